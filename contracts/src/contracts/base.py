@@ -1,4 +1,4 @@
-"""The event base class: every contract event is a frozen, closed pydantic model that knows its type and topic."""
+"""The event base class: each contract event is a frozen, closed pydantic model knowing its type and topic."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The CloudEvents 1.0 envelope that carries every event, with our extensions tenant, partitionkey and traceparent."""
+"""The CloudEvents 1.0 envelope of every event, with the extensions tenant, partitionkey and traceparent."""
 
 from __future__ import annotations
 

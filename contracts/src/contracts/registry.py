@@ -1,4 +1,4 @@
-"""The catalogue of every contract event: look an event class up by its CloudEvents type and decode envelopes."""
+"""The catalogue of every contract event: find an event class by its CloudEvents type, decode envelopes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from contracts.base import Event
 from contracts.envelope import Envelope
 
 # Modules of this package that hold no events of a producing service.
-_INFRASTRUCTURE_MODULES = frozenset({"base", "envelope", "registry", "schemas", "asyncapi", "compat"})
+_INFRASTRUCTURE_MODULES = frozenset(
+    {"base", "envelope", "registry", "schemas", "asyncapi", "compat", "tools"}
+)
 
 
 class UnknownEventType(LookupError):
@@ -50,7 +52,7 @@ def event_class(event_type: str) -> type[Event]:
 
 
 def decode(envelope: Envelope) -> Event:
-    """Validate an envelope's data against its event class; raises pydantic.ValidationError when it does not fit.
+    """Validate an envelope's data against its event class; raises pydantic.ValidationError on a misfit.
 
     Consumers are tolerant readers: fields added by a newer producer are dropped before validation.
     """
