@@ -1,0 +1,107 @@
+"""The one app factory of every service: database, bus, outbox relay, consumer, auth, errors, operations."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+
+from eventbus import Bus, Consumer, InProcessBus, KafkaBus, OutboxRelay, UnitOfWorkFactory
+from eventbus.tables import metadata as eventbus_metadata
+from fastapi import FastAPI
+
+from servicekit.auth import build_verifier
+from servicekit.db import create_all, create_engine, create_sessionmaker
+from servicekit.migrations import upgrade_head
+from servicekit.observability import ObservabilityMiddleware, configure_logging
+from servicekit.operations import dead_letters_router, operations_router
+from servicekit.problems import install_problem_handlers
+from servicekit.service import ServiceContext, ServiceSpec
+from servicekit.settings import ServiceSettings
+
+
+def create_service_app(
+    spec: ServiceSpec, settings: ServiceSettings | None = None, *, bus: Bus | None = None
+) -> FastAPI:
+    """Build a service's FastAPI app; resources start in its lifespan.
+
+    Pass `bus` to share one (embedded mode): the app then subscribes to it but neither starts nor stops it;
+    the owner starts it only after every app's lifespan has begun (subscriptions come before start).
+    """
+    settings = settings or spec.settings_type(service_name=spec.name)
+    configure_logging(settings.log_level, json_logs=settings.log_json)
+    app = FastAPI(
+        title=spec.title,
+        version=spec.version,
+        description=spec.description,
+        lifespan=_lifespan(spec, settings, bus),
+    )
+    app.state.spec = spec
+    app.state.settings = settings
+    app.state.context = None
+    app.state.token_verifier = build_verifier(settings)
+    install_problem_handlers(app, spec.error_statuses)
+    app.add_middleware(ObservabilityMiddleware, service=spec.name)
+    app.include_router(operations_router(spec.name))
+    app.include_router(dead_letters_router())
+    for router in spec.routers:
+        app.include_router(router)
+    return app
+
+
+def build_bus(settings: ServiceSettings, client_id: str) -> Bus:
+    if settings.bus == "kafka":
+        return KafkaBus(settings.kafka_bootstrap, client_id=client_id, partitions=settings.kafka_partitions)
+    return InProcessBus()
+
+
+def _lifespan(
+    spec: ServiceSpec, settings: ServiceSettings, shared_bus: Bus | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            context = await start_service(spec, settings, shared_bus, stack)
+            app.state.context = context
+            app.state.uow_factory = context.uow_factory
+            app.state.bus = context.bus
+            stack.callback(setattr, app.state, "context", None)
+            for hook in spec.startup:
+                await hook(context)
+            yield
+
+    return lifespan
+
+
+async def start_service(
+    spec: ServiceSpec, settings: ServiceSettings, shared_bus: Bus | None, stack: AsyncExitStack
+) -> ServiceContext:
+    """Start the service's resources; `stack` stops them in reverse order (relay, then bus, then database)."""
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        busy_timeout_ms=settings.db_busy_timeout_ms,
+    )
+    stack.push_async_callback(engine.dispose)
+    if settings.migrate_on_start and spec.migrations is not None:
+        await upgrade_head(spec.migrations, settings.database_url)
+    elif settings.create_tables:
+        await create_all(engine, eventbus_metadata, spec.metadata)
+    sessionmaker = create_sessionmaker(engine)
+    bus = shared_bus or build_bus(settings, client_id=spec.name)
+    relay = OutboxRelay(sessionmaker, bus, batch_size=settings.relay_batch_size)
+    uow_factory = UnitOfWorkFactory(sessionmaker, source=f"/cityblocks/{spec.name}", on_commit=relay.notify)
+    consumer = Consumer(
+        spec.name,
+        uow_factory,
+        bus,
+        spec.subscriptions,
+        max_attempts=settings.consumer_max_attempts,
+        backoff=settings.consumer_backoff_s,
+    )
+    if shared_bus is None:
+        await bus.start()
+        stack.push_async_callback(bus.stop)
+    await relay.start()
+    stack.push_async_callback(relay.stop)
+    return ServiceContext(settings, engine, sessionmaker, uow_factory, bus, relay, consumer)

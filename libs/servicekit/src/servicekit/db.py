@@ -1,0 +1,89 @@
+"""The async engine and sessions for SQLite (aiosqlite, embedded) and PostgreSQL (asyncpg, production)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import MetaData, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    busy_timeout_ms: int = 5_000,
+    echo: bool = False,
+) -> AsyncEngine:
+    """An engine tuned for the backend: WAL and immediate transactions on SQLite, a pool on PostgreSQL."""
+    if is_sqlite(url):
+        return _sqlite_engine(url, busy_timeout_ms=busy_timeout_ms, echo=echo)
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        pool_recycle=1_800,
+        echo=echo,
+    )
+
+
+def _sqlite_engine(url: str, *, busy_timeout_ms: int, echo: bool) -> AsyncEngine:
+    parsed = make_url(url)
+    database = parsed.database or ""
+    in_memory = database in ("", ":memory:")
+    if not in_memory:
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    options: dict[str, Any] = {"echo": echo}
+    if in_memory:
+        # Every new connection to :memory: is a new empty database; keep exactly one.
+        options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+    engine = create_async_engine(url, **options)
+    _configure_sqlite(engine, busy_timeout_ms=busy_timeout_ms, wal=not in_memory)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int, wal: bool) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # The driver's implicit deferred BEGIN is replaced by ours below.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if wal:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # A deferred transaction that reads and then writes fails at once with SQLITE_BUSY when another writer
+        # got in between (busy_timeout does not help there); taking the write lock up front makes it wait.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def create_all(engine: AsyncEngine, *metadatas: MetaData) -> None:
+    """Create missing tables (embedded and dev mode; production runs the Alembic migrations instead)."""
+    async with engine.begin() as connection:
+        for metadata in metadatas:
+            await connection.run_sync(metadata.create_all)
+
+
+async def ping(engine: AsyncEngine, *, timeout_s: float = 2.0) -> None:
+    """Raise when the database does not answer `SELECT 1` in time."""
+    async with asyncio.timeout(timeout_s), engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))

@@ -1,0 +1,60 @@
+"""Settings every service shares, read from the environment under its own prefix (e.g. `MARKET_`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Base settings; a service subclasses it, sets `service_name` and its env prefix, adds its fields."""
+
+    model_config = SettingsConfigDict(env_prefix="SERVICE_", extra="ignore")
+
+    service_name: str = "service"
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    create_tables: bool = True
+    migrate_on_start: bool = False
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_busy_timeout_ms: int = 5_000
+
+    bus: Literal["inprocess", "kafka"] = "inprocess"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_partitions: int = 3
+    relay_batch_size: int = 500
+    consumer_max_attempts: int = 5
+    consumer_backoff_s: float = 0.2
+
+    jwt_issuer: str = "cityblocks-dev"
+    jwt_audience: str = "cityblocks"
+    jwks_url: str | None = None
+    jwks_timeout_s: float = 5.0
+    jwks_cache_s: float = 300.0
+    jwt_public_key: str | None = None
+    jwt_leeway_s: int = 10
+    dev_identity: bool = True
+    dev_token_ttl_s: int = 3_600
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @model_validator(mode="after")
+    def _default_database_url(self) -> ServiceSettings:
+        # The default database follows the service name and data dir, so it cannot be a plain field default.
+        if not self.database_url:
+            path = (self.data_dir / f"{self.service_name}.db").as_posix()
+            self.database_url = f"sqlite+aiosqlite:///{path}"
+        return self
+
+    @property
+    def devidp_dir(self) -> Path:
+        return self.data_dir / "devidp"
+
+    @property
+    def event_source(self) -> str:
+        return f"/cityblocks/{self.service_name}"
