@@ -17,12 +17,12 @@ from urllib.parse import parse_qs
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from servicekit.auth import Role
-from servicekit.problems import Problem
+from servicekit.problems import Problem, install_problem_handlers
 from servicekit.settings import ServiceSettings
 
 KEY_FILE = "signing_key.pem"
@@ -205,6 +205,16 @@ def devidp_router(provider: DevIdentityProvider) -> APIRouter:
         return HTMLResponse(_login_page())
 
     return router
+
+
+def devidp_app(provider: DevIdentityProvider) -> FastAPI:
+    """The provider as an app of its own (errors as problems), to mount under `/auth`."""
+    app = FastAPI(
+        title="CityBlocks dev identity provider", description="Development only: tokens for demo users."
+    )
+    install_problem_handlers(app)
+    app.include_router(devidp_router(provider))
+    return app
 
 
 def _user_view(user: DemoUser) -> UserView:

@@ -1,0 +1,167 @@
+"""Engines for SQLite and PostgreSQL, and a service's Alembic migrations run from code."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from pathlib import Path
+
+import pytest
+from servicekit.db import create_all, create_engine, create_sessionmaker, ping
+from servicekit.migrations import init_migrations, upgrade_head
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, inspect, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+metadata = MetaData()
+counters = Table("counters", metadata, Column("name", String(20), primary_key=True), Column("value", Integer))
+
+
+async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/nested/dir/x.db")
+    try:
+        async with engine.connect() as connection:
+            journal = (await connection.execute(text("PRAGMA journal_mode"))).scalar()
+            foreign_keys = (await connection.execute(text("PRAGMA foreign_keys"))).scalar()
+            busy = (await connection.execute(text("PRAGMA busy_timeout"))).scalar()
+    finally:
+        await engine.dispose()
+
+    assert (journal, foreign_keys, busy) == ("wal", 1, 5000)
+
+
+async def test_sqlite_enforces_foreign_keys(tmp_path: Path) -> None:
+    schema = MetaData()
+    Table("parent", schema, Column("id", Integer, primary_key=True))
+    child = Table(
+        "child",
+        schema,
+        Column("id", Integer, primary_key=True),
+        Column("parent_id", Integer, ForeignKey("parent.id")),
+    )
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/fk.db")
+    try:
+        await create_all(engine, schema)
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as connection:
+                await connection.execute(child.insert().values(id=1, parent_id=42))
+    finally:
+        await engine.dispose()
+
+
+async def test_concurrent_read_modify_write_transactions_on_sqlite_all_succeed(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/c.db")
+    sessionmaker = create_sessionmaker(engine)
+    await create_all(engine, metadata)
+    async with sessionmaker.begin() as session:
+        await session.execute(counters.insert().values(name="n", value=0))
+
+    async def increment() -> None:
+        async with sessionmaker.begin() as session:
+            value = (await session.execute(select(counters.c.value))).scalar_one()
+            await asyncio.sleep(0)
+            await session.execute(update(counters).values(value=value + 1))
+
+    await asyncio.gather(*(increment() for _ in range(20)))
+    async with sessionmaker() as session:
+        final = (await session.execute(select(counters.c.value))).scalar_one()
+    await engine.dispose()
+
+    assert final == 20
+
+
+async def test_ping_answers_on_a_live_database(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/p.db")
+    await ping(engine)
+    await engine.dispose()
+
+
+def write_migrations(directory: Path) -> None:
+    """A migrations folder as a service keeps it: the three-line env.py and one revision."""
+    init_migrations(directory, package="unused")
+    (directory / "env.py").write_text(
+        textwrap.dedent(
+            """
+            from servicekit.migrations import run_env
+            from sqlalchemy import MetaData
+            run_env(MetaData())
+            """
+        )
+    )
+    (directory / "versions" / "0001_counters.py").write_text(
+        textwrap.dedent(
+            '''
+            """Counters."""
+            import sqlalchemy as sa
+            from alembic import op
+
+            revision = "0001"
+            down_revision = None
+            branch_labels = None
+            depends_on = None
+
+
+            def upgrade() -> None:
+                op.create_table(
+                    "counters",
+                    sa.Column("name", sa.String(20), primary_key=True),
+                    sa.Column("value", sa.Integer),
+                )
+
+
+            def downgrade() -> None:
+                op.drop_table("counters")
+            '''
+        )
+    )
+
+
+async def assert_migrated(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+            version = (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    finally:
+        await engine.dispose()
+    assert "counters" in tables
+    assert version == "0001"
+
+
+async def test_migrations_upgrade_a_sqlite_database_to_head(tmp_path: Path) -> None:
+    write_migrations(tmp_path / "migrations")
+    url = f"sqlite+aiosqlite:///{tmp_path}/m.db"
+
+    await upgrade_head(tmp_path / "migrations", url)
+    await upgrade_head(tmp_path / "migrations", url)  # a second run finds nothing to do
+
+    await assert_migrated(url)
+
+
+@pytest.mark.postgres
+async def test_migrations_upgrade_a_postgresql_database_to_head(tmp_path: Path, postgres_url: str) -> None:
+    write_migrations(tmp_path / "migrations")
+
+    await upgrade_head(tmp_path / "migrations", postgres_url)
+
+    await assert_migrated(postgres_url)
+
+
+@pytest.mark.postgres
+async def test_the_postgresql_engine_serves_concurrent_sessions(postgres_url: str) -> None:
+    engine = create_engine(postgres_url, pool_size=2, max_overflow=2)
+    sessionmaker = create_sessionmaker(engine)
+    try:
+        await create_all(engine, metadata)
+        await ping(engine)
+
+        async def insert(n: int) -> None:
+            async with sessionmaker.begin() as session:
+                await session.execute(counters.insert().values(name=f"c{n}", value=n))
+
+        await asyncio.gather(*(insert(n) for n in range(10)))
+        async with sessionmaker() as session:
+            total = (await session.execute(select(counters.c.value))).scalars().all()
+    finally:
+        await engine.dispose()
+
+    assert sorted(total) == list(range(10))
