@@ -1,0 +1,138 @@
+"""An in-memory bus for the embedded mode and fast tests, with Kafka's semantics per consumer group."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from contracts.envelope import Envelope
+
+from eventbus.bus import Deliver, DeliverBatch, Reject, Subscription
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Record:
+    envelope: Envelope
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class InProcessBus:
+    """Per-topic logs split into partitions by key hash; groups keep committed offsets across stop/start."""
+
+    def __init__(self, partitions: int = 3, max_batch: int = 500, retry_delay: float = 0.2) -> None:
+        self._partitions = partitions
+        self._max_batch = max_batch
+        self._retry_delay = retry_delay
+        self._logs: dict[str, list[list[Record]]] = {}
+        self._committed: dict[str, dict[tuple[str, int], int]] = {}
+        self._subscriptions: list[Subscription] = []
+        self._wakeups: list[asyncio.Event] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def subscribe(
+        self,
+        group: str,
+        topics: Sequence[str],
+        deliver: Deliver,
+        *,
+        deliver_batch: DeliverBatch | None = None,
+        reject: Reject | None = None,
+    ) -> None:
+        if self._tasks:
+            raise RuntimeError("subscribe before start")
+        if any(s.group == group for s in self._subscriptions):
+            raise ValueError(f"group {group!r} is already subscribed")
+        self._subscriptions.append(Subscription(group, tuple(topics), deliver, deliver_batch, reject))
+
+    async def ensure_topics(self, topics: Sequence[str]) -> None:
+        for topic in topics:
+            self._log(topic)
+
+    async def start(self) -> None:
+        for sub in self._subscriptions:
+            await self.ensure_topics(sub.topics)
+            self._committed.setdefault(sub.group, {})
+            wakeup = asyncio.Event()
+            self._wakeups.append(wakeup)
+            self._tasks.append(asyncio.create_task(self._run(sub, wakeup), name=f"inprocess-{sub.group}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._wakeups.clear()
+        self._subscriptions.clear()
+
+    async def publish(
+        self,
+        envelopes: Sequence[Envelope],
+        *,
+        topic: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        for envelope in envelopes:
+            partitions = self._log(topic or envelope.topic)
+            partitions[self.partition_of(envelope.partitionkey)].append(Record(envelope, dict(headers or {})))
+        for wakeup in self._wakeups:
+            wakeup.set()
+
+    async def lag(self) -> dict[str, int]:
+        return {sub.group: self._group_lag(sub) for sub in self._subscriptions}
+
+    def records(self, topic: str) -> list[Record]:
+        """Every record of a topic, partition by partition (for tests and the console)."""
+        return [record for partition in self._logs.get(topic, []) for record in partition]
+
+    def partition_of(self, key: str) -> int:
+        return zlib.crc32(key.encode()) % self._partitions
+
+    def _log(self, topic: str) -> list[list[Record]]:
+        return self._logs.setdefault(topic, [[] for _ in range(self._partitions)])
+
+    def _group_lag(self, sub: Subscription) -> int:
+        committed = self._committed.get(sub.group, {})
+        return sum(
+            len(records) - committed.get((topic, p), 0)
+            for topic in sub.topics
+            for p, records in enumerate(self._log(topic))
+        )
+
+    async def _run(self, sub: Subscription, wakeup: asyncio.Event) -> None:
+        while True:
+            wakeup.clear()
+            if not await self._drain(sub):
+                await wakeup.wait()
+
+    async def _drain(self, sub: Subscription) -> bool:
+        """Deliver one batch from every partition that has new records; True when anything was delivered."""
+        offsets = self._committed[sub.group]
+        progressed = False
+        for topic in sub.topics:
+            for p, records in enumerate(self._log(topic)):
+                start = offsets.get((topic, p), 0)
+                batch = [r.envelope for r in records[start : start + self._max_batch]]
+                if not batch:
+                    continue
+                try:
+                    await _deliver(sub, batch)
+                except Exception:
+                    log.exception("delivery to %s failed; retrying", sub.group)
+                    await asyncio.sleep(self._retry_delay)
+                    return True
+                offsets[(topic, p)] = start + len(batch)
+                progressed = True
+        return progressed
+
+
+async def _deliver(sub: Subscription, batch: Sequence[Envelope]) -> None:
+    if sub.deliver_batch is not None:
+        await sub.deliver_batch(batch)
+        return
+    for envelope in batch:
+        await sub.deliver(envelope)

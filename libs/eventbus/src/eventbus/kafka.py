@@ -1,0 +1,366 @@
+"""The Kafka bus on aiokafka: idempotent durable publish, CloudEvents binary mode, commit after delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import Any
+
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from contracts.envelope import Envelope
+from prometheus_client import Gauge
+
+from eventbus.bus import (
+    DLQ_ATTEMPTS,
+    DLQ_CONSUMER,
+    DLQ_ERROR,
+    Deliver,
+    DeliverBatch,
+    Reject,
+    Subscription,
+    Undecodable,
+    dlq_topic,
+)
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[str, bytes]]
+
+# Attributes that travel in headers without the `ce_` prefix (CloudEvents Kafka binding, W3C trace context).
+_PLAIN_HEADERS = {"datacontenttype": "content-type", "traceparent": "traceparent"}
+_ATTRIBUTE_OF_PLAIN = {header: attr for attr, header in _PLAIN_HEADERS.items()}
+_ENVELOPE_ATTRIBUTES = set(Envelope.model_fields) - {"topic", "data"}
+
+
+@cache
+def lag_gauge() -> Gauge:
+    """The consumer-lag gauge, registered once per process on first use."""
+    return Gauge(
+        "cityblocks_consumer_lag", "Records not yet committed by a consumer group", ["group", "topic"]
+    )
+
+
+def to_headers(envelope: Envelope, extra: Mapping[str, str] | None = None) -> Headers:
+    headers = [
+        (_PLAIN_HEADERS.get(name, f"ce_{name}"), value.encode())
+        for name, value in envelope.attributes().items()
+    ]
+    headers += [(name, value.encode()) for name, value in (extra or {}).items()]
+    return headers
+
+
+def to_value(envelope: Envelope) -> bytes:
+    return json.dumps(envelope.data, separators=(",", ":")).encode()
+
+
+def from_record(topic: str, headers: Sequence[tuple[str, bytes]], value: bytes | None) -> Envelope:
+    """Rebuild an envelope from a record, ignoring unknown headers (tolerant reader); raises when invalid."""
+    attrs: dict[str, str] = {}
+    for name, raw in headers:
+        attr = _ATTRIBUTE_OF_PLAIN.get(name) or (name[3:] if name.startswith("ce_") else None)
+        if attr in _ENVELOPE_ATTRIBUTES:
+            attrs[attr] = raw.decode()
+    data = json.loads(value or b"null")
+    if not isinstance(data, dict):
+        raise ValueError(f"the record value is not a JSON object: {type(data).__name__}")
+    return Envelope.from_attributes(attrs, topic=topic, data=data)
+
+
+class KafkaBus:
+    """One idempotent producer (acks=all) and one consumer per subscribed group.
+
+    `topic_prefix` namespaces physical topic names (tests, shared clusters); envelopes keep the logical topic.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        client_id: str,
+        partitions: int = 3,
+        *,
+        replication_factor: int = 1,
+        topic_prefix: str = "",
+        linger_ms: int = 5,
+        max_batch_bytes: int = 512 * 1024,
+        fetch_max_records: int = 1000,
+        poll_timeout_ms: int = 200,
+        session_timeout_ms: int = 10_000,
+        heartbeat_interval_ms: int = 1_000,
+        retry_delay: float = 0.5,
+    ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.client_id = client_id
+        self.partitions = partitions
+        self.replication_factor = replication_factor
+        self.topic_prefix = topic_prefix
+        self._linger_ms = linger_ms
+        self._max_batch_bytes = max_batch_bytes
+        self._consumer_options: dict[str, Any] = {
+            "session_timeout_ms": session_timeout_ms,
+            "heartbeat_interval_ms": heartbeat_interval_ms,
+        }
+        self._fetch_max_records = fetch_max_records
+        self._poll_timeout_ms = poll_timeout_ms
+        self._retry_delay = retry_delay
+        self._subscriptions: list[Subscription] = []
+        self._workers: list[_GroupWorker] = []
+        self._producer: AIOKafkaProducer | None = None
+        self._known_topics: set[str] = set()
+
+    def physical(self, topic: str) -> str:
+        return self.topic_prefix + topic
+
+    def logical(self, topic: str) -> str:
+        return topic.removeprefix(self.topic_prefix)
+
+    def subscribe(
+        self,
+        group: str,
+        topics: Sequence[str],
+        deliver: Deliver,
+        *,
+        deliver_batch: DeliverBatch | None = None,
+        reject: Reject | None = None,
+    ) -> None:
+        if self._workers:
+            raise RuntimeError("subscribe before start")
+        if any(s.group == group for s in self._subscriptions):
+            raise ValueError(f"group {group!r} is already subscribed")
+        self._subscriptions.append(Subscription(group, tuple(topics), deliver, deliver_batch, reject))
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=self.client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=self._linger_ms,
+            max_batch_size=self._max_batch_bytes,
+        )
+        await self._producer.start()
+        topics = {t for sub in self._subscriptions for t in sub.topics}
+        await self.ensure_topics(sorted(topics | {dlq_topic(t) for t in topics}))
+        for sub in self._subscriptions:
+            worker = _GroupWorker(self, sub, self._new_consumer(sub.group))
+            await worker.start()
+            self._workers.append(worker)
+
+    async def stop(self) -> None:
+        for worker in self._workers:
+            await worker.stop()
+        self._workers.clear()
+        self._subscriptions.clear()
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def ensure_topics(self, topics: Sequence[str]) -> None:
+        """Create missing topics with the configured partitions (an existing topic is left as it is)."""
+        missing = [t for t in topics if t not in self._known_topics]
+        if not missing:
+            return
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers, client_id=self.client_id)
+        await admin.start()
+        try:
+            new = [NewTopic(self.physical(t), self.partitions, self.replication_factor) for t in missing]
+            response = await admin.create_topics(new)
+        finally:
+            await admin.close()
+        for name, code, *_ in response.topic_errors:
+            if code not in (0, TopicAlreadyExistsError.errno):
+                raise for_code(code)(f"cannot create topic {name}")
+        self._known_topics.update(missing)
+
+    async def publish(
+        self,
+        envelopes: Sequence[Envelope],
+        *,
+        topic: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Send every record, then wait until the broker acknowledged all of them (acks=all)."""
+        producer = self._running_producer()
+        await self.ensure_topics(sorted({topic or e.topic for e in envelopes}))
+        futures = [
+            await producer.send(
+                self.physical(topic or e.topic),
+                value=to_value(e),
+                key=e.partitionkey.encode(),
+                headers=to_headers(e, headers),
+            )
+            for e in envelopes
+        ]
+        await asyncio.gather(*futures)
+
+    async def publish_raw(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> None:
+        producer = self._running_producer()
+        await self.ensure_topics([topic])
+        await (await producer.send(self.physical(topic), value=value, key=key, headers=headers))
+
+    async def lag(self) -> dict[str, int]:
+        return {worker.subscription.group: await worker.lag() for worker in self._workers}
+
+    def _running_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("the Kafka bus is not started")
+        return self._producer
+
+    def _new_consumer(self, group: str) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=self.client_id,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self._fetch_max_records,
+            fetch_max_wait_ms=self._poll_timeout_ms,
+            **self._consumer_options,
+        )
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, worker: _GroupWorker) -> None:
+        self._worker = worker
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._worker.commit(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("%s: assigned %s", self._worker.subscription.group, sorted(assigned))
+
+
+class _GroupWorker:
+    """The fetch → deliver → commit loop of one consumer group."""
+
+    def __init__(self, bus: KafkaBus, subscription: Subscription, consumer: AIOKafkaConsumer) -> None:
+        self.bus = bus
+        self.subscription = subscription
+        self.consumer = consumer
+        self.processed: dict[TopicPartition, int] = {}
+        self.committed: dict[TopicPartition, int] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        topics = [self.bus.physical(t) for t in self.subscription.topics]
+        self.consumer.subscribe(topics, listener=_CommitOnRevoke(self))
+        await self.consumer.start()
+        self._task = asyncio.create_task(self._run(), name=f"kafka-{self.subscription.group}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.commit(set(self.processed))
+        await self.consumer.stop()
+
+    async def commit(self, partitions: set[TopicPartition]) -> None:
+        offsets = {
+            tp: offset
+            for tp, offset in self.processed.items()
+            if tp in partitions and self.committed.get(tp) != offset
+        }
+        if not offsets:
+            return
+        try:
+            await self.consumer.commit(offsets)
+        except KafkaError:
+            # Partitions lost in a rebalance: the next owner re-delivers and its inbox absorbs the duplicates.
+            log.warning("%s: commit failed", self.subscription.group, exc_info=True)
+            return
+        self.committed.update(offsets)
+
+    async def lag(self) -> int:
+        total = 0
+        per_topic: dict[str, int] = {}
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            if highwater is None:
+                continue
+            done = self.committed.get(tp)
+            if done is None:
+                done = await self.consumer.committed(tp) or 0
+            topic = self.bus.logical(tp.topic)
+            per_topic[topic] = per_topic.get(topic, 0) + max(highwater - done, 0)
+            total += max(highwater - done, 0)
+        for topic, value in per_topic.items():
+            lag_gauge().labels(group=self.subscription.group, topic=topic).set(value)
+        return total
+
+    async def _run(self) -> None:
+        while True:
+            batches = await self.consumer.getmany(
+                timeout_ms=self.bus._poll_timeout_ms, max_records=self.bus._fetch_max_records
+            )
+            if not batches:
+                continue
+            if await self._deliver(batches):
+                for tp, records in batches.items():
+                    self.processed[tp] = records[-1].offset + 1
+                await self.commit(set(batches))
+                await self.lag()
+
+    async def _deliver(self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> bool:
+        envelopes: list[Envelope] = []
+        for records in batches.values():
+            for record in records:
+                envelope = await self._read(record)
+                if envelope is not None:
+                    envelopes.append(envelope)
+        try:
+            await _deliver(self.subscription, envelopes)
+        except Exception:
+            log.exception("%s: delivery failed; fetching the batch again", self.subscription.group)
+            for tp, records in batches.items():
+                self.consumer.seek(tp, records[0].offset)
+            await asyncio.sleep(self.bus._retry_delay)
+            return False
+        return True
+
+    async def _read(self, record: ConsumerRecord[bytes, bytes]) -> Envelope | None:
+        """The record's envelope, or None after sending an unreadable record to the DLQ topic."""
+        topic = self.bus.logical(record.topic)
+        try:
+            return from_record(topic, record.headers, record.value)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            log.error(
+                "%s: unreadable record %s/%d/%d: %s",
+                self.subscription.group,
+                topic,
+                record.partition,
+                record.offset,
+                error,
+            )
+            extra = {DLQ_ERROR: error[:4000], DLQ_CONSUMER: self.subscription.group, DLQ_ATTEMPTS: "1"}
+            headers = list(record.headers) + [(k, v.encode()) for k, v in extra.items()]
+            await self.bus.publish_raw(dlq_topic(topic), record.key, record.value, headers)
+            if self.subscription.reject is not None:
+                await self.subscription.reject(_undecodable(topic, record, error))
+            return None
+
+
+def _undecodable(topic: str, record: ConsumerRecord[bytes, bytes], error: str) -> Undecodable:
+    headers = {name: raw.decode(errors="replace") for name, raw in record.headers}
+    value = (record.value or b"").decode(errors="replace")
+    return Undecodable(topic, record.partition, record.offset, headers, value, error)
+
+
+async def _deliver(sub: Subscription, batch: Sequence[Envelope]) -> None:
+    if not batch:
+        return
+    if sub.deliver_batch is not None:
+        await sub.deliver_batch(batch)
+        return
+    for envelope in batch:
+        await sub.deliver(envelope)

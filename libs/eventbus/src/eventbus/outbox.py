@@ -1,0 +1,111 @@
+"""The outbox relay: publishes committed outbox rows in batches, oldest first, then marks them sent."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from contracts.envelope import Envelope
+from sqlalchemy import Row, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from eventbus.bus import Bus
+from eventbus.tables import outbox
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    """Selects unsent rows rather than keeping a high-water mark, so a row that commits late is never skipped.
+
+    On PostgreSQL rows are locked with SKIP LOCKED, so several relays may share one outbox.
+    A crash between publishing and marking sent republishes the batch; the consumers' inboxes absorb it.
+    """
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        bus: Bus,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+        retry_delay: float = 1.0,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._bus = bus
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._retry_delay = retry_delay
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.published = 0
+
+    def notify(self) -> None:
+        """Wake the relay (called after a commit that wrote outbox rows)."""
+        self._wakeup.set()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def relay_once(self) -> int:
+        """Publish one batch of unsent rows; returns how many were published."""
+        async with self._sessionmaker() as session, session.begin():
+            rows = await self._unsent(session)
+            if not rows:
+                return 0
+            await self._bus.publish([_envelope(row) for row in rows])
+            await self._mark_sent(session, [row.seq for row in rows])
+        self.published += len(rows)
+        return len(rows)
+
+    async def drain(self) -> int:
+        """Publish until no unsent row is left."""
+        total = 0
+        while count := await self.relay_once():
+            total += count
+        return total
+
+    async def _unsent(self, session: AsyncSession) -> Sequence[Row[Any, Any, Any, Any]]:
+        stmt = (
+            select(outbox.c.seq, outbox.c.topic, outbox.c.attributes, outbox.c.data)
+            .where(outbox.c.sent_at.is_(None))
+            .order_by(outbox.c.seq)
+            .limit(self._batch_size)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        return (await session.execute(stmt)).all()
+
+    async def _mark_sent(self, session: AsyncSession, seqs: list[int]) -> None:
+        stmt = update(outbox).where(outbox.c.seq.in_(seqs)).values(sent_at=datetime.now(UTC))
+        await session.execute(stmt)
+
+    async def _run(self) -> None:
+        while True:
+            self._wakeup.clear()
+            try:
+                count = await self.relay_once()
+            except Exception:
+                log.exception("outbox relay failed; retrying")
+                await asyncio.sleep(self._retry_delay)
+                continue
+            if count < self._batch_size:
+                await self._wait()
+
+    async def _wait(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
+
+
+def _envelope(row: Row[Any, Any, Any, Any]) -> Envelope:
+    return Envelope.from_attributes(row.attributes, topic=row.topic, data=row.data)

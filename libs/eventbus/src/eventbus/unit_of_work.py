@@ -1,0 +1,121 @@
+"""The unit of work: one transaction in which business rows and the outbox rows of emitted events commit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from contracts.base import Event
+from contracts.envelope import Envelope
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from eventbus import tracing
+from eventbus.tables import outbox
+
+CommitHook = Callable[[], None]
+
+
+def checked(event: Event) -> Event:
+    """The event re-validated through its JSON form, so that nothing invalid reaches the outbox."""
+    if not isinstance(event, Event) or "event_type" not in type(event).__dict__:
+        raise TypeError(f"{event!r} is not a concrete contract event")
+    return type(event).model_validate(event.model_dump(mode="json"))
+
+
+class UnitOfWork:
+    """Use as `async with factory() as uow:`; commits on a clean exit, rolls back on an exception."""
+
+    def __init__(self, session: AsyncSession, source: str, hooks: list[CommitHook]) -> None:
+        self.session = session
+        self._source = source
+        self._hooks = hooks
+        self._pending: list[Envelope] = []
+        self.emitted: list[Envelope] = []
+
+    def emit(
+        self, event: Event, *, tenant: str, subject: str | None = None, event_id: str | None = None
+    ) -> Envelope:
+        """Queue an event for this transaction's outbox; raises before anything is written when invalid."""
+        envelope = Envelope.wrap(
+            checked(event),
+            source=self._source,
+            tenant=tenant,
+            subject=subject,
+            traceparent=tracing.current_traceparent() or tracing.new_traceparent(),
+            event_id=event_id,
+        )
+        self._pending.append(envelope)
+        self.emitted.append(envelope)
+        return envelope
+
+    async def flush(self) -> None:
+        """Write queued outbox rows now (still inside the transaction)."""
+        if not self._pending:
+            return
+        now = datetime.now(UTC)
+        await self.session.execute(insert(outbox), [_outbox_row(e, now) for e in self._pending])
+        self._pending.clear()
+
+    async def commit(self) -> None:
+        await self.flush()
+        await self.session.commit()
+        if self.emitted:
+            for hook in self._hooks:
+                hook()
+
+    async def rollback(self) -> None:
+        self._pending.clear()
+        self.emitted.clear()
+        await self.session.rollback()
+
+    async def __aenter__(self) -> UnitOfWork:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if exc_type is None:
+                await self.commit()
+            else:
+                await self.rollback()
+        finally:
+            await self.session.close()
+
+
+class UnitOfWorkFactory:
+    """Makes units of work on one database; `source` is the CloudEvents source, e.g. `/cityblocks/market`."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        source: str,
+        *,
+        on_commit: CommitHook | None = None,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.source = source
+        self._hooks: list[CommitHook] = [on_commit] if on_commit else []
+
+    def add_commit_hook(self, hook: CommitHook) -> None:
+        """Call `hook` after each commit that wrote outbox rows (the relay's `notify`)."""
+        self._hooks.append(hook)
+
+    def __call__(self) -> UnitOfWork:
+        return UnitOfWork(self.sessionmaker(), self.source, self._hooks)
+
+
+def _outbox_row(envelope: Envelope, now: datetime) -> dict[str, Any]:
+    return {
+        "event_id": envelope.id,
+        "topic": envelope.topic,
+        "key": envelope.partitionkey,
+        "type": envelope.type,
+        "attributes": envelope.attributes(),
+        "data": envelope.data,
+        "created_at": now,
+        "sent_at": None,
+    }
