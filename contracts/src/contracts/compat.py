@@ -95,11 +95,17 @@ class _Walker:
                 )
 
     def compare(self, old: Schema, new: Schema, path: str) -> None:
+        pair = (str(old.get("$ref")), str(new.get("$ref")))
         if "$ref" in old and "$ref" in new:
-            pair = (str(old["$ref"]), str(new["$ref"]))
             if pair in self._visiting:
                 return  # a recursive model: this pair is already being compared further up
             self._visiting.add(pair)
+        try:
+            self._compare_resolved(old, new, path)
+        finally:
+            self._visiting.discard(pair)
+
+    def _compare_resolved(self, old: Schema, new: Schema, path: str) -> None:
         old = _resolve(old, self.old_root)
         new = _resolve(new, self.new_root)
         if _union_keyword(old) or _union_keyword(new):
@@ -115,6 +121,7 @@ class _Walker:
         self, old: Schema, new: Schema, path: str, ignore: frozenset[str] = frozenset()
     ) -> None:
         ignored = ANNOTATIONS | STRUCTURAL | ignore
+        old, new = _const_as_enum(old), _const_as_enum(new)
         for keyword in sorted((old.keys() | new.keys()) - ignored):
             if keyword.startswith("x-"):
                 continue
@@ -212,6 +219,14 @@ def _keyword_change(keyword: str, before: Any, after: Any) -> str:
         keyword, keyword
     )
     return f"{label} changed from {before!r} to {after!r}"
+
+
+def _const_as_enum(node: Schema) -> Schema:
+    """A single-value enum (pydantic writes `Literal["a"]` as a const) compared as the enum it is."""
+    if "const" not in node or "enum" in node:
+        return node
+    rest = {k: v for k, v in node.items() if k != "const"}
+    return {**rest, "enum": [node["const"]]}
 
 
 def _union_keyword(node: Schema) -> str | None:

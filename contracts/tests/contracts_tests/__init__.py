@@ -1,0 +1,1 @@
+"""Contracts tooling tests: a package, so pytest names the modules `contracts_tests.*`, not `contracts.*`."""
