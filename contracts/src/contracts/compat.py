@@ -121,7 +121,7 @@ class _Walker:
         self, old: Schema, new: Schema, path: str, ignore: frozenset[str] = frozenset()
     ) -> None:
         ignored = ANNOTATIONS | STRUCTURAL | ignore
-        old, new = _const_as_enum(old), _const_as_enum(new)
+        old, new = _normalised(old), _normalised(new)
         for keyword in sorted((old.keys() | new.keys()) - ignored):
             if keyword.startswith("x-"):
                 continue
@@ -221,12 +221,18 @@ def _keyword_change(keyword: str, before: Any, after: Any) -> str:
     return f"{label} changed from {before!r} to {after!r}"
 
 
-def _const_as_enum(node: Schema) -> Schema:
-    """A single-value enum (pydantic writes `Literal["a"]` as a const) compared as the enum it is."""
-    if "const" not in node or "enum" in node:
-        return node
-    rest = {k: v for k, v in node.items() if k != "const"}
-    return {**rest, "enum": [node["const"]]}
+def _normalised(node: Schema) -> Schema:
+    """Spellings that accept the same values, made equal.
+
+    A const is a one-value enum (pydantic writes `Literal["a"]` as a const); a discriminator counts by its
+    property name only, as its mapping names `$defs`, which may be renamed freely.
+    """
+    node = dict(node)
+    if "const" in node and "enum" not in node:
+        node["enum"] = [node.pop("const")]
+    if isinstance(node.get("discriminator"), dict):
+        node["discriminator"] = node["discriminator"].get("propertyName")
+    return node
 
 
 def _union_keyword(node: Schema) -> str | None:

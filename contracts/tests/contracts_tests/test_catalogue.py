@@ -2,19 +2,56 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, Literal
 
+import hypothesis
 import jsonschema
 import pytest
 from contracts.base import Event
 from contracts.envelope import Envelope
+from hypothesis import Phase
+from hypothesis import strategies as st
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts import registry
 from contracts.schemas import OpenObjectError, all_schemas, envelope_schema, event_schema, event_schema_path
 
 EVENTS = sorted(registry.catalogue().values(), key=lambda cls: cls.event_type)
+
+
+class Fee(enum.StrEnum):
+    DAILY = "daily"
+    SEASON = "season"
+
+
+class Stall(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    number: int = Field(ge=1)
+    width_cm: int = Field(gt=0, le=2_000)
+    trader_kbo: str | None = Field(default=None, pattern=r"^0[0-9]{9}$")
+
+
+class StallsAllocatedExample(Event, service="example", topic="example.market-days", key="market_day_id"):
+    """An event shaped like the real ones to come, so the schema and sample machinery meet every construct."""
+
+    market_day_id: uuid.UUID
+    municipality_nis: str = Field(pattern=r"^[0-9]{5}$")
+    held_on: date
+    allocated_at: AwareDatetime
+    fee: Fee
+    fee_total: Decimal
+    stalls: list[Stall] = Field(min_length=1)
+    reserve: Stall | None = None
+    per_category: dict[str, int] = Field(default_factory=dict)
+    kind: Literal["weekly", "yearly"] = "weekly"
+    window: tuple[int, int] = (8, 13)
+
+
+SHAPED = [*EVENTS, StallsAllocatedExample]
 FORMATS = {
     "date-time": "2026-05-01T08:30:00Z",
     "date": "2026-05-01",
@@ -63,6 +100,8 @@ def _sample_of_type(schema: dict[str, Any], root: dict[str, Any]) -> Any:
     if kind == "string":
         if "format" in schema:
             return FORMATS[schema["format"]]
+        if "pattern" in schema:
+            return _matching(schema["pattern"], schema.get("minLength", 0), schema.get("maxLength", 10_000))
         return "x" * max(schema.get("minLength", 1), 1)
     if kind in ("integer", "number"):
         low = schema.get("minimum", schema.get("exclusiveMinimum", -1) + 1)
@@ -72,6 +111,13 @@ def _sample_of_type(schema: dict[str, Any], root: dict[str, Any]) -> Any:
     if kind == "null":
         return None
     raise AssertionError(f"cannot make a sample for {schema}; give the field an example")
+
+
+def _matching(pattern: str, shortest: int, longest: int) -> str:
+    """The simplest string that matches a pattern within the length bounds (hypothesis shrinks to it)."""
+    settings = hypothesis.settings(database=None, max_examples=500, phases=[Phase.generate, Phase.shrink])
+    strings = st.from_regex(pattern, fullmatch=True)
+    return hypothesis.find(strings, lambda text: shortest <= len(text) <= longest, settings=settings)
 
 
 def sample_event(cls: type[Event]) -> Event:
@@ -127,14 +173,14 @@ def test_event_round_trips_through_the_envelope(cls: type[Event]) -> None:
     assert registry.decode(over_the_wire) == event
 
 
-@pytest.mark.parametrize("cls", EVENTS, ids=lambda cls: cls.event_type)
+@pytest.mark.parametrize("cls", SHAPED, ids=lambda cls: cls.event_type)
 def test_valid_event_data_matches_its_schema(cls: type[Event]) -> None:
     validator = _validator(event_schema(cls))
 
     validator.validate(sample_event(cls).model_dump(mode="json"))
 
 
-@pytest.mark.parametrize("cls", EVENTS, ids=lambda cls: cls.event_type)
+@pytest.mark.parametrize("cls", SHAPED, ids=lambda cls: cls.event_type)
 def test_schema_rejects_unknown_fields(cls: type[Event]) -> None:
     validator = _validator(event_schema(cls))
     data = {**sample_event(cls).model_dump(mode="json"), "unexpected_field": 1}
@@ -144,7 +190,7 @@ def test_schema_rejects_unknown_fields(cls: type[Event]) -> None:
     assert [e.validator for e in errors] == ["additionalProperties"]
 
 
-@pytest.mark.parametrize("cls", EVENTS, ids=lambda cls: cls.event_type)
+@pytest.mark.parametrize("cls", SHAPED, ids=lambda cls: cls.event_type)
 def test_schema_rejects_missing_key_field(cls: type[Event]) -> None:
     data = sample_event(cls).model_dump(mode="json")
     del data[cls.key_field]

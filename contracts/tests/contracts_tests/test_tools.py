@@ -49,7 +49,9 @@ def parcel_v2_in_kilograms() -> type[Event]:
 
 
 def test_committed_artefacts_are_current_and_compatible() -> None:
-    assert check(contracts_root()) == []
+    problems = check(contracts_root())
+
+    assert not problems, "\n".join(problems)
 
 
 def test_the_probe_event_is_released() -> None:
