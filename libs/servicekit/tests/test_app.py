@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from eventbus import tracing
 from fastapi import FastAPI
 from servicekit.app import create_service_app
@@ -20,8 +23,10 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def eventually_seen(client: httpx.AsyncClient, token: str, count: int) -> list[dict[str, Any]]:
-    async with asyncio.timeout(5):
+async def eventually_seen(
+    client: httpx.AsyncClient, token: str, count: int, timeout_s: float = 5
+) -> list[dict[str, Any]]:
+    async with asyncio.timeout(timeout_s):
         while True:
             rows: list[dict[str, Any]] = (await client.get("/v1/seen", headers=auth(token))).json()
             if len(rows) >= count:
@@ -211,3 +216,27 @@ async def test_openapi_docs_are_served(client: httpx.AsyncClient) -> None:
     schema = (await client.get("/openapi.json")).json()
     assert "/v1/records" in schema["paths"]
     assert "/v1/dead-letters" in schema["paths"]
+
+
+@pytest.mark.kafka
+async def test_with_the_kafka_bus_an_emitted_event_reaches_the_subscription(
+    probe_spec: ServiceSpec, tmp_path: Path, kafka_bootstrap: str, idp: DevIdentityProvider
+) -> None:
+    settings = ServiceSettings(
+        service_name="probe",
+        data_dir=tmp_path,
+        bus="kafka",
+        kafka_bootstrap=kafka_bootstrap,
+        kafka_topic_prefix=f"t{uuid.uuid4().hex[:8]}.",
+    )
+    app = create_service_app(probe_spec, settings)
+    token = idp.issue(demo_user("hasselt.city_admin"))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://probe") as client:
+            await client.post("/v1/records", json={"stream": "k", "seq": 7}, headers=auth(token))
+            rows = await eventually_seen(client, token, 1, timeout_s=30)
+            ready = await client.get("/ready")
+
+    assert [(row["stream"], row["seq"]) for row in rows] == [("k", 7)]
+    assert ready.json()["checks"] == {"database": "ok", "bus": "ok"}

@@ -50,7 +50,12 @@ def create_service_app(
 
 def build_bus(settings: ServiceSettings, client_id: str) -> Bus:
     if settings.bus == "kafka":
-        return KafkaBus(settings.kafka_bootstrap, client_id=client_id, partitions=settings.kafka_partitions)
+        return KafkaBus(
+            settings.kafka_bootstrap,
+            client_id=client_id,
+            partitions=settings.kafka_partitions,
+            topic_prefix=settings.kafka_topic_prefix,
+        )
     return InProcessBus()
 
 

@@ -26,6 +26,7 @@ class ServiceSettings(BaseSettings):
     bus: Literal["inprocess", "kafka"] = "inprocess"
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_partitions: int = 3
+    kafka_topic_prefix: str = ""
     relay_batch_size: int = 500
     consumer_max_attempts: int = 5
     consumer_backoff_s: float = 0.2
