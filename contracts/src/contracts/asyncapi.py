@@ -42,6 +42,11 @@ DEAD_LETTER_HEADERS: tuple[tuple[str, str, bool], ...] = (
     ("ce_dlqattempts", "How many attempts were made, as a decimal number.", True),
 )
 
+DEAD_LETTER_NOTE = (
+    "The record as the producer sent it (same key and value) with the error headers added; a value that "
+    "could not be read at all is parked unchanged, so it may not match the payload schema."
+)
+
 DESCRIPTION = """\
 Every event travels as a CloudEvents 1.0 record in Kafka binary mode: context attributes in `ce_*` headers,
 the event's JSON data as the value, the partition key (named per message) as the record key. Ordering is
@@ -133,10 +138,16 @@ def _operations(events: list[type[Event]], topics: list[str]) -> dict[str, Any]:
 def _component_schemas() -> dict[str, Any]:
     return {
         "CloudEventsHeaders": _headers_schema("CloudEvents binary-mode headers of every record."),
-        "DeadLetterHeaders": _headers_schema(
-            "The original record's headers plus the error headers the consumer's event bus adds.",
-            HEADERS + DEAD_LETTER_HEADERS,
-        ),
+        "DeadLetterHeaders": {
+            **_headers_schema(
+                "The original record's headers plus the error headers the consumer's event bus adds. "
+                "A record that could not even be read keeps whatever headers it came with, so only the "
+                "error headers are certain.",
+                HEADERS + DEAD_LETTER_HEADERS,
+            ),
+            "required": [name for name, _, _ in DEAD_LETTER_HEADERS],
+            "additionalProperties": {"type": "string"},
+        },
     }
 
 
@@ -163,6 +174,7 @@ def _message(cls: type[Event], *, dead_letter: bool) -> dict[str, Any]:
         "name": cls.event_name,
         "title": f"{cls.event_name} v{cls.event_version}" + (" (dead letter)" if dead_letter else ""),
         "summary": summary,
+        **({"description": DEAD_LETTER_NOTE} if dead_letter else {}),
         "contentType": "application/json",
         "headers": {
             "allOf": [

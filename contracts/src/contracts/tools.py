@@ -179,18 +179,27 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     root: Path = args.root or contracts_root()
-    if args.command == "generate":
+    try:
+        return _run(args.command, root, retire=args.retire if args.command == "release" else [])
+    except (TypeError, ValueError) as exc:
+        # an event class that cannot become a closed schema, or a schema the checker cannot read
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(command: str, root: Path, *, retire: Sequence[str]) -> int:
+    if command == "generate":
         changed = generate(root)
         print("\n".join(f"wrote {path}" for path in changed) or "all artefacts are current")
         return 0
-    if args.command == "check":
+    if command == "check":
         problems = check(root)
         if problems:
             print("\n".join(problems), file=sys.stderr)
             return 1
         print("contract artefacts are current and compatible with the released versions")
         return 0
-    problems, changed = release(root, retire=args.retire)
+    problems, changed = release(root, retire=retire)
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return 1

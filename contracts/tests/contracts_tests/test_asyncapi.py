@@ -118,6 +118,15 @@ def test_producer_operation_names_the_producing_service(document: dict[str, Any]
     assert operation["channel"] == {"$ref": "#/channels/probe.records"}
 
 
+def _headers_validator(document: dict[str, Any], message_id: str) -> jsonschema.Draft202012Validator:
+    """A validator for one message's headers schema, its `$ref`s resolved inside the AsyncAPI document."""
+    spec = referencing.jsonschema.DRAFT202012
+    resource = referencing.Resource.from_contents(document, default_specification=spec)
+    schemas = referencing.Registry().with_resource("urn:asyncapi", resource)
+    ref = f"urn:asyncapi#/components/messages/{message_id}/headers"
+    return jsonschema.Draft202012Validator({"$ref": ref}, registry=schemas)
+
+
 def _binary_mode_headers(envelope: Envelope) -> dict[str, str]:
     """CloudEvents Kafka binding: `ce_<attribute>`, except content type and the W3C trace header."""
     attributes = envelope.attributes()
@@ -129,12 +138,7 @@ def _binary_mode_headers(envelope: Envelope) -> dict[str, str]:
 
 
 def test_an_envelopes_headers_satisfy_the_message_headers_schema(document: dict[str, Any]) -> None:
-    resource = referencing.Resource.from_contents(
-        document, default_specification=referencing.jsonschema.DRAFT202012
-    )
-    schemas = referencing.Registry().with_resource("urn:asyncapi", resource)
-    message_ref = f"urn:asyncapi#/components/messages/{ProbeRecorded.event_type}/headers"
-    validator = jsonschema.Draft202012Validator({"$ref": message_ref}, registry=schemas)
+    validator = _headers_validator(document, ProbeRecorded.event_type)
     envelope = Envelope.wrap(
         ProbeRecorded(stream="s", seq=1), source="/cityblocks/probe", tenant="44021", subject="s",
         traceparent=f"00-{'a' * 32}-{'b' * 16}-01",
@@ -160,3 +164,13 @@ def test_yaml_file_starts_with_the_generated_note() -> None:
     first = (contracts_root() / ASYNCAPI_FILE).read_text(encoding="utf-8").splitlines()[0]
 
     assert first.startswith("# Generated") and Path(ASYNCAPI_FILE).suffix == ".yaml"
+
+
+def test_dead_letter_headers_require_the_error_and_allow_unreadable_records(document: dict[str, Any]) -> None:
+    validator = _headers_validator(document, ProbeRecorded.event_type + DEAD_LETTER_SUFFIX)
+    envelope = Envelope.wrap(ProbeRecorded(stream="s", seq=1), source="/cityblocks/probe", tenant="44021")
+    error = {"ce_dlqerror": "ValueError: no", "ce_dlqconsumer": "logistics", "ce_dlqattempts": "5"}
+
+    validator.validate({**_binary_mode_headers(envelope), **error})
+    validator.validate({"garbled": "?", **error})
+    assert not validator.is_valid(_binary_mode_headers(envelope))

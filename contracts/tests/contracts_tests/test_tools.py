@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import contracts.registry
 import pytest
 from contracts.base import Event
 from contracts.tools import check, contracts_root, generate, generated_files, main, release
@@ -202,3 +203,16 @@ def test_help_explains_the_three_commands() -> None:
     for command in ("generate", "check", "release"):
         assert f"  {command}  " in result.stdout
     assert "released snapshot" in result.stdout
+
+
+def test_cli_reports_an_event_that_cannot_be_a_closed_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Loose(Event, service="test", topic="test.loose", key="loose_id"):
+        loose_id: str
+        anything: dict[str, object]
+
+    monkeypatch.setattr(contracts.registry, "catalogue", lambda: {Loose.event_type: Loose})
+
+    assert main(["--root", str(tmp_path), "generate"]) == 2
+    assert "Loose.v1: open objects at /properties/anything" in capsys.readouterr().err
