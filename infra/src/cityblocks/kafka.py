@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from string import Template
 
-from cityblocks.processes import free_port, pid_alive, port_is_open, read_pid, run_coroutine, terminate
+from cityblocks.processes import free_port, pid_alive, port_is_open, read_int, run_coroutine, terminate
 
 KAFKA_VERSION = "4.1.1"
 KAFKA_DIR = Path(__file__).resolve().parents[2] / "kafka"
@@ -67,6 +67,12 @@ class KafkaBroker:
         self._progress = progress or (lambda _message: None)
         self._process: subprocess.Popen[bytes] | None = None
 
+    @classmethod
+    def in_folder(cls, data_dir: Path, *, progress: Progress | None = None) -> KafkaBroker | None:
+        """The broker last started from `data_dir`, known by the port it recorded, or None."""
+        port = read_int(data_dir / "broker.port")
+        return cls(data_dir=data_dir, port=port, progress=progress) if port is not None else None
+
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
@@ -112,7 +118,7 @@ class KafkaBroker:
         return self.libs_dir
 
     def running_pid(self) -> int | None:
-        pid = read_pid(self.pid_file)
+        pid = read_int(self.pid_file)
         return pid if pid is not None and pid_alive(pid, MAIN_CLASS) else None
 
     def start(self, timeout: float = 90.0) -> None:
@@ -159,7 +165,7 @@ class KafkaBroker:
     def _controller_port(self) -> int:
         # Stable across restarts of the same data folder so the static voter set never changes.
         port_file = self.data_dir / "controller.port"
-        known = read_pid(port_file)
+        known = read_int(port_file)
         if known is not None and not port_is_open(known):
             return known
         port = free_port()
@@ -198,6 +204,7 @@ class KafkaBroker:
                 start_new_session=True,
             )
         self.pid_file.write_text(str(self._process.pid))
+        (self.data_dir / "broker.port").write_text(str(self.port))
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

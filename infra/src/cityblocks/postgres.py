@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from cityblocks.processes import free_port, run_coroutine
+from cityblocks.processes import free_port, read_int, run_coroutine
 
 Progress = Callable[[str], None]
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -77,6 +77,12 @@ class PostgresCluster:
         cluster._managed = False
         return cluster
 
+    @classmethod
+    def in_folder(cls, data_dir: Path, *, progress: Progress | None = None) -> PostgresCluster | None:
+        """The cluster last started from `data_dir`, known by the port it recorded, or None."""
+        port = read_int(data_dir / "port")
+        return cls(data_dir=data_dir, port=port, progress=progress) if port is not None else None
+
     @property
     def dsn(self) -> str:
         """A libpq DSN of the server's maintenance database, the form `CITYBLOCKS_POSTGRES_DSN` takes."""
@@ -123,6 +129,7 @@ class PostgresCluster:
         )
         if not self.durable:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        (self.data_dir / "port").write_text(str(self.port))
         self._run(owner, [str(bin_dir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(pgdata),
                           "-l", str(self.log_file), "-o", options])  # fmt: skip
 
@@ -138,7 +145,7 @@ class PostgresCluster:
     def is_running(self) -> bool:
         return (self.data_dir / "data" / "postmaster.pid").exists()
 
-    def create_database(self, name: str) -> str:
+    def create_database(self, name: str, *, exist_ok: bool = False) -> str:
         """Create an empty database and return its `postgresql+asyncpg://` URL."""
         if not _IDENTIFIER.match(name):
             raise ValueError(f"database names are lower-case identifiers, got {name!r}")
@@ -147,7 +154,9 @@ class PostgresCluster:
         async def create() -> None:
             connection = await asyncpg.connect(self.dsn, timeout=10)
             try:
-                await connection.execute(f'CREATE DATABASE "{name}"')
+                exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+                if not (exists and exist_ok):
+                    await connection.execute(f'CREATE DATABASE "{name}"')
             finally:
                 await connection.close()
 

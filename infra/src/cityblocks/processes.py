@@ -40,9 +40,10 @@ def run_coroutine(factory: Callable[[], Awaitable[T]]) -> T:
         return pool.submit(asyncio.run, main()).result()
 
 
-def read_pid(pid_file: Path) -> int | None:
+def read_int(path: Path) -> int | None:
+    """The integer a pid or port file holds, or None when the file is missing or garbled."""
     try:
-        return int(pid_file.read_text().strip())
+        return int(path.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
 
