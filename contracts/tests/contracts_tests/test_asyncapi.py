@@ -20,8 +20,18 @@ from contracts.tools import ASYNCAPI_FILE, contracts_root
 from contracts import registry
 
 ID_PATTERN = re.compile(r"^[\w\d.\-_]+$")
-CE_HEADERS = {"ce_id", "ce_type", "ce_source", "ce_specversion", "ce_time", "ce_subject", "ce_tenant",
-              "ce_partitionkey", "traceparent", "content-type"}  # fmt: skip
+CE_HEADERS = {
+    "ce_id",
+    "ce_type",
+    "ce_source",
+    "ce_specversion",
+    "ce_time",
+    "ce_subject",
+    "ce_tenant",
+    "ce_partitionkey",
+    "traceparent",
+    "content-type",
+}
 
 
 @pytest.fixture(scope="module")
@@ -140,9 +150,12 @@ def _binary_mode_headers(envelope: Envelope) -> dict[str, str]:
 def test_an_envelopes_headers_satisfy_the_message_headers_schema(document: dict[str, Any]) -> None:
     validator = _headers_validator(document, ProbeRecorded.event_type)
     envelope = Envelope.wrap(
-        ProbeRecorded(stream="s", seq=1), source="/cityblocks/probe", tenant="44021", subject="s",
+        ProbeRecorded(stream="s", seq=1),
+        source="/cityblocks/probe",
+        tenant="44021",
+        subject="s",
         traceparent=f"00-{'a' * 32}-{'b' * 16}-01",
-    )  # fmt: skip
+    )
     headers = _binary_mode_headers(envelope)
 
     validator.validate(headers)
