@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel, Field
 from servicekit.app import create_service_app
 from servicekit.auth import CurrentPrincipal, Principal, ensure_tenant, require_roles
-from servicekit.devidp import DevIdentityProvider, demo_user
+from servicekit.devidp import KEY_FILE, DevIdentityProvider, demo_user, load_or_create_key
 from servicekit.service import ServiceContext, ServiceSpec, UowFactory
 from servicekit.settings import ServiceSettings
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
@@ -108,11 +108,22 @@ def probe_spec() -> ServiceSpec:
     )
 
 
+@pytest.fixture(scope="session")
+def signing_key_pem(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    # RSA key generation is the slowest part of a test's setup; one key serves the whole session.
+    key_dir = tmp_path_factory.mktemp("devidp")
+    load_or_create_key(key_dir)
+    return (key_dir / KEY_FILE).read_bytes()
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> ServiceSettings:
-    return ServiceSettings(
+def settings(tmp_path: Path, signing_key_pem: bytes) -> ServiceSettings:
+    settings = ServiceSettings(
         service_name="probe", data_dir=tmp_path, consumer_max_attempts=2, consumer_backoff_s=0.01
     )
+    settings.devidp_dir.mkdir(parents=True)
+    (settings.devidp_dir / KEY_FILE).write_bytes(signing_key_pem)
+    return settings
 
 
 @pytest.fixture
