@@ -187,3 +187,39 @@ def test_dead_letter_headers_require_the_error_and_allow_unreadable_records(docu
     validator.validate({**_binary_mode_headers(envelope), **error})
     validator.validate({"garbled": "?", **error})
     assert not validator.is_valid(_binary_mode_headers(envelope))
+
+
+# The fixed fields of the AsyncAPI 3.0.0 objects we write (besides `x-` extensions), from the specification.
+FIELDS = {
+    "root": "asyncapi id info servers defaultContentType channels operations components",
+    "info": "title version description termsOfService contact license tags externalDocs",
+    "server": "host protocol protocolVersion pathname description title summary variables security tags "
+    "externalDocs bindings",
+    "channel": "address messages title summary description servers parameters tags externalDocs bindings",
+    "operation": "action channel title summary description security tags externalDocs bindings traits "
+    "messages reply",
+    "message": "headers payload correlationId contentType name title summary description tags externalDocs "
+    "bindings examples traits",
+    "multi_format_schema": "schemaFormat schema",
+    "kafka_channel_binding": "topic partitions replicas topicConfiguration bindingVersion",
+    "kafka_message_binding": "key schemaIdLocation schemaIdPayloadEncoding schemaLookupStrategy "
+    "bindingVersion",
+}
+
+
+def _unknown(obj: dict[str, Any], kind: str) -> set[str]:
+    return {key for key in obj if not key.startswith("x-")} - set(FIELDS[kind].split())
+
+
+def test_objects_use_only_asyncapi_3_fields(document: dict[str, Any]) -> None:
+    assert _unknown(document, "root") == set()
+    assert _unknown(document["info"], "info") == set()
+    assert all(_unknown(server, "server") == set() for server in document["servers"].values())
+    for channel in document["channels"].values():
+        assert _unknown(channel, "channel") == set()
+        assert _unknown(channel["bindings"]["kafka"], "kafka_channel_binding") == set()
+    assert all(_unknown(operation, "operation") == set() for operation in document["operations"].values())
+    for message in document["components"]["messages"].values():
+        assert _unknown(message, "message") == set()
+        assert _unknown(message["payload"], "multi_format_schema") == set()
+        assert _unknown(message["bindings"]["kafka"], "kafka_message_binding") == set()
