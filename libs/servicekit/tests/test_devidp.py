@@ -10,7 +10,7 @@ import jwt
 import pytest
 from fastapi import FastAPI
 from servicekit.auth import Role, build_verifier
-from servicekit.devidp import DevIdentityProvider, devidp_app, load_or_create_key
+from servicekit.devidp import DevIdentityProvider, create_app, devidp_app, load_or_create_key
 from servicekit.settings import ServiceSettings
 
 
@@ -79,3 +79,17 @@ def test_the_key_is_made_once_per_data_dir(tmp_path: Path) -> None:
 def test_the_provider_is_refused_when_dev_identity_is_disabled(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="disabled"):
         DevIdentityProvider.from_settings(ServiceSettings(data_dir=tmp_path, dev_identity=False))
+
+
+async def test_the_provider_runs_as_an_app_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEVIDP_DATA_DIR", str(tmp_path))
+    transport = httpx.ASGITransport(app=create_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://idp") as client:
+        response = await client.post("/token", json={"username": "geel.driver"})
+
+    principal = await build_verifier(ServiceSettings(data_dir=tmp_path)).verify(
+        response.json()["access_token"]
+    )
+    assert principal.claim("driver_id") == principal.subject

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
+from pydantic_settings import SettingsConfigDict
 
 from servicekit.auth import Role
 from servicekit.problems import Problem, install_problem_handlers
@@ -215,6 +216,21 @@ def devidp_app(provider: DevIdentityProvider) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(devidp_router(provider))
     return app
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    """The provider on its own, for a distributed dev run: `uvicorn servicekit.devidp:create_app --factory`.
+
+    Settings come from `DEVIDP_*` (e.g. `DEVIDP_DATA_DIR`); services verify with the key in the same data dir.
+    """
+    settings = settings or DevIdpSettings()
+    return devidp_app(DevIdentityProvider.from_settings(settings))
+
+
+class DevIdpSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="DEVIDP_", extra="ignore")
+
+    service_name: str = "auth"
 
 
 def _user_view(user: DemoUser) -> UserView:
