@@ -13,6 +13,7 @@ import referencing
 import referencing.jsonschema
 import yaml
 from contracts.asyncapi import DEAD_LETTER_SUFFIX, HEADERS, build_document, to_yaml
+from contracts.base import Event
 from contracts.envelope import Envelope
 from contracts.probe import ProbeRecorded
 from contracts.tools import ASYNCAPI_FILE, contracts_root
@@ -223,3 +224,33 @@ def test_objects_use_only_asyncapi_3_fields(document: dict[str, Any]) -> None:
         assert _unknown(message, "message") == set()
         assert _unknown(message["payload"], "multi_format_schema") == set()
         assert _unknown(message["bindings"]["kafka"], "kafka_message_binding") == set()
+
+
+class Loaded(Event, service="logistics", topic="logistics.trips", key="trip_id"):
+    trip_id: str
+
+
+class Unloaded(Event, service="logistics", topic="logistics.trips", key="trip_id"):
+    trip_id: str
+
+
+class UnloadedV2(Event, service="logistics", topic="logistics.trips", key="trip_id", version=2):
+    trip_id: str
+    stop: int
+
+
+def test_document_of_many_events_groups_them_by_topic_and_producer() -> None:
+    document = build_document([ProbeRecorded, Loaded, Unloaded, UnloadedV2])
+
+    assert list(document["channels"]) == [
+        "logistics.trips",
+        "logistics.trips.dlq",
+        "probe.records",
+        "probe.records.dlq",
+    ]
+    assert len(document["channels"]["logistics.trips"]["messages"]) == 3
+    assert len(document["operations"]["logistics.send.logistics.trips"]["messages"]) == 3
+    for ref in _refs(document):
+        if ref.startswith("#"):
+            assert isinstance(_pointer(document, ref[1:]), dict), ref
+    assert yaml.safe_load(to_yaml(document)) == document
