@@ -1,0 +1,452 @@
+"""Vehicle routing with OR-Tools: an integer routing problem, its time-limited search, route minimisation."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+Interval = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Node:
+    """A place in the model; `windows` bound a visit's start of service, `penalty` lets it be dropped."""
+
+    windows: tuple[Interval, ...] = ()
+    service: int = 0
+    demand: tuple[int, ...] = ()
+    allowed_vehicles: frozenset[int] | None = None
+    vehicle_windows: tuple[tuple[frozenset[int], tuple[Interval, ...]], ...] = ()
+    penalty: int | None = None
+
+
+@dataclass(frozen=True)
+class FleetVehicle:
+    start: int
+    end: int
+    shift: Interval
+    capacity: tuple[int, ...]
+    profile: int = 0
+    fixed_cost: int = 0
+    distance_cost: int = 1
+    time_cost: int = 0
+
+
+@dataclass(frozen=True)
+class RoutingProblem:
+    """Integer data: `distance[p]` and `duration[p]` are node-by-node matrices of speed profile p."""
+
+    nodes: tuple[Node, ...]
+    vehicles: tuple[FleetVehicle, ...]
+    distance: tuple[list[list[int]], ...]
+    duration: tuple[list[list[int]], ...]
+    horizon: int
+    pairs: tuple[Interval, ...] = ()
+
+    @property
+    def depots(self) -> frozenset[int]:
+        return frozenset(v.start for v in self.vehicles) | frozenset(v.end for v in self.vehicles)
+
+    @property
+    def dimensions(self) -> int:
+        return len(self.vehicles[0].capacity) if self.vehicles else 0
+
+
+class FirstSolution(StrEnum):
+    PARALLEL_CHEAPEST_INSERTION = "PARALLEL_CHEAPEST_INSERTION"
+    LOCAL_CHEAPEST_INSERTION = "LOCAL_CHEAPEST_INSERTION"
+    SEQUENTIAL_CHEAPEST_INSERTION = "SEQUENTIAL_CHEAPEST_INSERTION"
+    SAVINGS = "SAVINGS"
+    PATH_CHEAPEST_ARC = "PATH_CHEAPEST_ARC"
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    """`deterministic` bounds the search by a solution count, the clock staying a safety cap."""
+
+    time_limit_s: float = 10.0
+    first_solution: FirstSolution = FirstSolution.PARALLEL_CHEAPEST_INSERTION
+    minimise_vehicles: bool = False
+    deterministic: bool = False
+    solution_limit: int = 2000
+    parallel_searches: int = 1
+    guided_local_search_lambda: float = 0.1
+    iterated_local_search: bool = False
+
+
+@dataclass(frozen=True)
+class Progress:
+    objective: int
+    elapsed_s: float
+    vehicles: int
+    phase: str
+
+
+@dataclass(frozen=True)
+class Solution:
+    """Per vehicle the visited nodes in order (depots left out); dropped visit nodes; timing of the search."""
+
+    routes: tuple[tuple[int, ...], ...]
+    dropped: tuple[int, ...]
+    objective: int
+    service_starts: tuple[tuple[int, ...], ...] = ()
+    departures: tuple[int, ...] = ()
+    seconds_to_first_solution: float | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def vehicles_used(self) -> int:
+        return sum(1 for route in self.routes if route)
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class NoSolution(RuntimeError):
+    """The search found no assignment within its limits."""
+
+
+@dataclass
+class _Clock:
+    started: float = field(default_factory=time.monotonic)
+    first_solution: float | None = None
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+class _Model:
+    """One OR-Tools model of a problem over a subset of its vehicles."""
+
+    def __init__(self, problem: RoutingProblem, vehicles: Sequence[int], fixed_costs: bool) -> None:
+        self.problem = problem
+        self.vehicle_ids = list(vehicles)
+        fleet = [problem.vehicles[v] for v in self.vehicle_ids]
+        self.manager = pywrapcp.RoutingIndexManager(
+            len(problem.nodes), len(fleet), [v.start for v in fleet], [v.end for v in fleet]
+        )
+        self.routing = pywrapcp.RoutingModel(self.manager)
+        self._costs(fleet, fixed_costs)
+        self.time = self._time_dimension(fleet)
+        self._capacities(fleet)
+        self._visits()
+        self._pairs()
+
+    def _costs(self, fleet: Sequence[FleetVehicle], fixed_costs: bool) -> None:
+        registered: dict[tuple[int, int], int] = {}
+        for k, vehicle in enumerate(fleet):
+            key = (vehicle.profile, vehicle.distance_cost)
+            if key not in registered:
+                matrix = self.problem.distance[vehicle.profile]
+                if vehicle.distance_cost != 1:
+                    matrix = [[d * vehicle.distance_cost for d in row] for row in matrix]
+                registered[key] = self.routing.RegisterTransitMatrix(matrix)
+            self.routing.SetArcCostEvaluatorOfVehicle(registered[key], k)
+            if fixed_costs and vehicle.fixed_cost:
+                self.routing.SetFixedCostOfVehicle(vehicle.fixed_cost, k)
+
+    def _time_dimension(self, fleet: Sequence[FleetVehicle]) -> pywrapcp.RoutingDimension:
+        service = [n.service for n in self.problem.nodes]
+        by_profile: dict[int, int] = {}
+        for vehicle in fleet:
+            if vehicle.profile not in by_profile:
+                matrix = [
+                    [service[i] + d for d in row]
+                    for i, row in enumerate(self.problem.duration[vehicle.profile])
+                ]
+                by_profile[vehicle.profile] = self.routing.RegisterTransitMatrix(matrix)
+        horizon = self.problem.horizon
+        self.routing.AddDimensionWithVehicleTransits(
+            [by_profile[v.profile] for v in fleet], horizon, horizon, False, "time"
+        )
+        dimension = self.routing.GetDimensionOrDie("time")
+        for k, vehicle in enumerate(fleet):
+            start, end = self.routing.Start(k), self.routing.End(k)
+            dimension.CumulVar(start).SetRange(*vehicle.shift)
+            dimension.CumulVar(end).SetRange(*vehicle.shift)
+            if vehicle.time_cost:
+                dimension.SetSpanCostCoefficientForVehicle(vehicle.time_cost, k)
+            self.routing.AddVariableMaximizedByFinalizer(dimension.CumulVar(start))
+            self.routing.AddVariableMinimizedByFinalizer(dimension.CumulVar(end))
+        return dimension
+
+    def _capacities(self, fleet: Sequence[FleetVehicle]) -> None:
+        signed = bool(self.problem.pairs) or (
+            any(d < 0 for n in self.problem.nodes for d in n.demand)
+            and any(d > 0 for n in self.problem.nodes for d in n.demand)
+        )
+        for dim in range(self.problem.dimensions):
+            demand = [n.demand[dim] if n.demand else 0 for n in self.problem.nodes]
+            if not signed:
+                # Pure deliveries: counting what has been handed over is equivalent and propagates better.
+                demand = [abs(d) for d in demand]
+            index = self.routing.RegisterUnaryTransitVector(demand)
+            self.routing.AddDimensionWithVehicleCapacity(
+                index, 0, [v.capacity[dim] for v in fleet], not signed, f"load{dim}"
+            )
+
+    def _visits(self) -> None:
+        solver = self.routing.solver()
+        position = {v: k for k, v in enumerate(self.vehicle_ids)}
+        depots = self.problem.depots
+        for node_id, node in enumerate(self.problem.nodes):
+            if node_id in depots:
+                continue
+            index = self.manager.NodeToIndex(node_id)
+            cumul = self.time.CumulVar(index)
+            windows = node.windows or ((0, self.problem.horizon),)
+            cumul.SetRange(windows[0][0], windows[-1][1])
+            for (_, end), (start, _) in itertools.pairwise(windows):
+                if start - end > 1:
+                    cumul.RemoveInterval(end + 1, start - 1)
+            if node.allowed_vehicles is not None:
+                allowed = [position[v] for v in sorted(node.allowed_vehicles) if v in position]
+                self.routing.SetAllowedVehiclesForIndex(allowed, index)
+            for vehicles, intervals in node.vehicle_windows:
+                members = [position[v] for v in sorted(vehicles) if v in position]
+                if not members:
+                    continue
+                on_vehicle = solver.IsMemberVar(self.routing.VehicleVar(index), members)
+                for lo, hi in _gaps(intervals, windows[0][0], windows[-1][1]):
+                    solver.Add(on_vehicle + solver.IsBetweenVar(cumul, lo, hi) <= 1)
+            if node.penalty is not None:
+                self.routing.AddDisjunction([index], node.penalty)
+
+    def _pairs(self) -> None:
+        solver = self.routing.solver()
+        for pickup, delivery in self.problem.pairs:
+            p, d = self.manager.NodeToIndex(pickup), self.manager.NodeToIndex(delivery)
+            self.routing.AddPickupAndDelivery(p, d)
+            solver.Add(self.routing.VehicleVar(p) == self.routing.VehicleVar(d))
+            solver.Add(self.routing.ActiveVar(p) == self.routing.ActiveVar(d))
+            solver.Add(self.time.CumulVar(p) <= self.time.CumulVar(d))
+
+    def decode(self, assignment: pywrapcp.Assignment, clock: _Clock) -> Solution:
+        routes: list[tuple[int, ...]] = [() for _ in self.problem.vehicles]
+        starts: list[tuple[int, ...]] = [() for _ in self.problem.vehicles]
+        departures = [v.shift[0] for v in self.problem.vehicles]
+        for k, vehicle in enumerate(self.vehicle_ids):
+            index = assignment.Value(self.routing.NextVar(self.routing.Start(k)))
+            departures[vehicle] = assignment.Value(self.time.CumulVar(self.routing.Start(k)))
+            route, route_starts = [], []
+            while not self.routing.IsEnd(index):
+                route.append(self.manager.IndexToNode(index))
+                route_starts.append(assignment.Value(self.time.CumulVar(index)))
+                index = assignment.Value(self.routing.NextVar(index))
+            routes[vehicle], starts[vehicle] = tuple(route), tuple(route_starts)
+        visited = {n for route in routes for n in route}
+        dropped = tuple(
+            n for n in range(len(self.problem.nodes)) if n not in self.problem.depots and n not in visited
+        )
+        return Solution(
+            tuple(routes),
+            dropped,
+            assignment.ObjectiveValue(),
+            tuple(starts),
+            tuple(departures),
+            None if clock.first_solution is None else clock.first_solution,
+            clock.elapsed(),
+        )
+
+
+def _gaps(intervals: Sequence[Interval], lo: int, hi: int) -> list[Interval]:
+    """The parts of [lo, hi] outside the sorted `intervals`."""
+    gaps, cursor = [], lo
+    for start, end in intervals:
+        if start > cursor:
+            gaps.append((cursor, min(start - 1, hi)))
+        cursor = max(cursor, end + 1)
+    if cursor <= hi:
+        gaps.append((cursor, hi))
+    return [(a, b) for a, b in gaps if a <= b]
+
+
+def _parameters(settings: SolverSettings, seconds: float) -> pywrapcp.DefaultRoutingSearchParameters:
+    parameters = pywrapcp.DefaultRoutingSearchParameters()
+    parameters.first_solution_strategy = getattr(
+        routing_enums_pb2.FirstSolutionStrategy, settings.first_solution.value
+    )
+    parameters.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    parameters.guided_local_search_lambda_coefficient = settings.guided_local_search_lambda
+    if settings.iterated_local_search:
+        parameters.use_iterated_local_search = True
+    parameters.time_limit.FromMilliseconds(max(1, int(seconds * 1000)))
+    if settings.deterministic:
+        parameters.solution_limit = settings.solution_limit
+    return parameters
+
+
+class _Search:
+    """One search thread of control: phases share the clock, the progress callback and cancellation."""
+
+    def __init__(
+        self,
+        problem: RoutingProblem,
+        settings: SolverSettings,
+        on_progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+    ) -> None:
+        self.problem = problem
+        self.settings = settings
+        self.on_progress = on_progress
+        self.cancel = cancel or threading.Event()
+        self.clock = _Clock()
+
+    def remaining(self) -> float:
+        return self.settings.time_limit_s - self.clock.elapsed()
+
+    def run(
+        self,
+        vehicles: Sequence[int],
+        seconds: float,
+        phase: str,
+        hint: Sequence[Sequence[int]] | None = None,
+        fixed_costs: bool = True,
+    ) -> Solution | None:
+        model = _Model(self.problem, vehicles, fixed_costs)
+        parameters = _parameters(self.settings, max(0.05, seconds))
+        model.routing.CloseModelWithParameters(parameters)
+        routing = model.routing
+
+        def at_solution() -> None:
+            if self.clock.first_solution is None:
+                self.clock.first_solution = self.clock.elapsed()
+            if self.on_progress is not None:
+                used = sum(
+                    1
+                    for k in range(len(vehicles))
+                    if not routing.IsEnd(routing.NextVar(routing.Start(k)).Value())
+                )
+                self.on_progress(Progress(routing.CostVar().Value(), self.clock.elapsed(), used, phase))
+            if self.cancel.is_set():
+                routing.CancelSearch()
+
+        routing.AddAtSolutionCallback(at_solution)
+        assignment = None
+        if hint is not None:
+            position = {v: k for k, v in enumerate(vehicles)}
+            routes: list[list[int]] = [[] for _ in vehicles]
+            for vehicle, route in zip(range(len(hint)), hint, strict=True):
+                if vehicle in position:
+                    routes[position[vehicle]] = [model.manager.NodeToIndex(n) for n in route]
+            start = routing.ReadAssignmentFromRoutes(routes, True)
+            if start is not None:
+                assignment = routing.SolveFromAssignmentWithParameters(start, parameters)
+        if assignment is None:
+            assignment = routing.SolveWithParameters(parameters)
+        return None if assignment is None else model.decode(assignment, self.clock)
+
+
+def solve(
+    problem: RoutingProblem,
+    settings: SolverSettings,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    hint: Sequence[Sequence[int]] | None = None,
+) -> Solution:
+    """Plan within `settings.time_limit_s`; raise NoSolution when nothing was found."""
+    if settings.parallel_searches > 1 and hint is None:
+        return _solve_in_processes(problem, settings)
+    search = _Search(problem, settings, on_progress, cancel)
+    everyone = range(len(problem.vehicles))
+    if not settings.minimise_vehicles:
+        solution = search.run(everyone, settings.time_limit_s, "search", hint)
+    else:
+        solution = _classic(search, hint)
+    if solution is None:
+        raise NoSolution("no plan found within the time limit")
+    return replace(solution, elapsed_s=search.clock.elapsed())
+
+
+def _classic(search: _Search, hint: Sequence[Sequence[int]] | None) -> Solution | None:
+    """Fewest vehicles first: construct, remove routes one by one, then polish distance on the survivors."""
+    total = search.settings.time_limit_s
+    best = search.run(range(len(search.problem.vehicles)), total * 0.3, "construct", hint)
+    if best is None:
+        return None
+    best = _eliminate_routes(search, best, deadline=total * 0.75)
+    used = [v for v, route in enumerate(best.routes) if route]
+    if search.remaining() > 0.1 and not search.cancel.is_set():
+        polished = search.run(used, search.remaining(), "polish", best.routes, fixed_costs=False)
+        if polished is not None and _better(search.problem, polished, best):
+            best = polished
+    return best
+
+
+def _eliminate_routes(search: _Search, best: Solution, deadline: float) -> Solution:
+    failures: set[int] = set()
+    while search.clock.elapsed() < deadline and not search.cancel.is_set():
+        used = [v for v, route in enumerate(best.routes) if route]
+        candidates = sorted((v for v in used if v not in failures), key=lambda v: len(best.routes[v]))
+        if len(used) <= _vehicle_lower_bound(search.problem) or not candidates:
+            break
+        victim = candidates[0]
+        keep = [v for v in used if v != victim]
+        seconds = min(deadline - search.clock.elapsed(), max(1.0, search.settings.time_limit_s * 0.15))
+        attempt = search.run(keep, seconds, "eliminate", best.routes, fixed_costs=False)
+        if attempt is not None and len(attempt.dropped) <= len(best.dropped):
+            best, failures = attempt, set()
+        else:
+            failures.add(victim)
+    return best
+
+
+def _vehicle_lower_bound(problem: RoutingProblem) -> int:
+    bound = 1
+    for dim in range(problem.dimensions):
+        demand = sum(abs(n.demand[dim]) for n in problem.nodes if n.demand)
+        capacity = max(v.capacity[dim] for v in problem.vehicles)
+        bound = max(bound, math.ceil(demand / capacity) if capacity else 1)
+    return bound
+
+
+def _better(problem: RoutingProblem, a: Solution, b: Solution) -> bool:
+    return _rank(problem, a) < _rank(problem, b)
+
+
+def _rank(problem: RoutingProblem, solution: Solution) -> tuple[int, int, int]:
+    return (len(solution.dropped), solution.vehicles_used, route_distance(problem, solution))
+
+
+def route_distance(problem: RoutingProblem, solution: Solution) -> int:
+    total = 0
+    for vehicle, route in zip(problem.vehicles, solution.routes, strict=True):
+        if not route:
+            continue
+        path = [vehicle.start, *route, vehicle.end]
+        matrix = problem.distance[vehicle.profile]
+        total += sum(matrix[a][b] for a, b in itertools.pairwise(path))
+    return total
+
+
+def _variant(settings: SolverSettings, i: int) -> SolverSettings:
+    """The first search keeps the settings; the others start differently and weigh penalties differently."""
+    settings = replace(settings, parallel_searches=1)
+    if i % 3 == 1:
+        return replace(
+            settings, first_solution=FirstSolution.LOCAL_CHEAPEST_INSERTION, guided_local_search_lambda=0.2
+        )
+    if i % 3 == 2:
+        return replace(settings, first_solution=FirstSolution.SAVINGS, guided_local_search_lambda=0.05)
+    return settings
+
+
+def _solve_in_processes(problem: RoutingProblem, settings: SolverSettings) -> Solution:
+    """Differently configured searches side by side, one per core; the best plan wins."""
+    variants = [_variant(settings, i) for i in range(settings.parallel_searches)]
+    with ProcessPoolExecutor(max_workers=len(variants)) as pool:
+        futures = [pool.submit(solve, problem, variant) for variant in variants]
+        solutions = [f.result() for f in futures if f.exception() is None]
+    if not solutions:
+        raise NoSolution("no plan found within the time limit")
+    best = min(solutions, key=lambda s: _rank(problem, s))
+    first = min(s.seconds_to_first_solution for s in solutions if s.seconds_to_first_solution is not None)
+    return replace(best, seconds_to_first_solution=first)
