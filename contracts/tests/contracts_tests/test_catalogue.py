@@ -60,6 +60,9 @@ FORMATS = {
     "email": "someone@example.org",
     "uri": "https://example.org/thing",
     "duration": "PT1H",
+    "ipv4": "192.0.2.1",
+    "ipv6": "2001:db8::1",
+    "hostname": "example.org",
 }
 
 
@@ -99,6 +102,7 @@ def _sample_of_type(schema: dict[str, Any], root: dict[str, Any]) -> Any:
         return [_sample(schema.get("items", {}), root) for _ in range(schema.get("minItems", 0))]
     if kind == "string":
         if "format" in schema:
+            assert schema["format"] in FORMATS, f"no sample of {schema['format']}: give the field an example"
             return FORMATS[schema["format"]]
         if "pattern" in schema:
             return _matching(schema["pattern"], schema.get("minLength", 0), schema.get("maxLength", 10_000))
