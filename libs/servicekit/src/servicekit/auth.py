@@ -98,16 +98,18 @@ class JwksKeySource:
         self._lock = asyncio.Lock()
 
     async def key_for(self, kid: str | None) -> Any:
-        now = time.monotonic()
-        stale = now - self._fetched_at > self.cache_s
-        unknown = kid not in self._keys and now - self._fetched_at > self.refetch_cooldown_s
-        if stale or unknown:
+        if self._needs_fetch(kid):
             async with self._lock:
-                await self._fetch()
+                if self._needs_fetch(kid):  # another request may have fetched while this one waited
+                    await self._fetch()
         try:
             return self._keys[kid]
         except KeyError:
             raise InvalidToken("the token's signing key is unknown") from None
+
+    def _needs_fetch(self, kid: str | None) -> bool:
+        age = time.monotonic() - self._fetched_at
+        return age > self.cache_s or (kid not in self._keys and age > self.refetch_cooldown_s)
 
     async def _fetch(self) -> None:
         try:

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from servicekit.problems import Problem
 from servicekit.settings import ServiceSettings
 
 
@@ -55,7 +56,7 @@ class ServiceSpec:
 def get_context(request: Request) -> ServiceContext:
     context: ServiceContext | None = getattr(request.app.state, "context", None)
     if context is None:
-        raise RuntimeError("the service is not started (its lifespan has not run)")
+        raise Problem(503, "the service is starting")
     return context
 
 
@@ -70,4 +71,4 @@ def get_settings(request: Request) -> ServiceSettings:
 
 Context = Annotated[ServiceContext, Depends(get_context)]
 UowFactory = Annotated[UnitOfWorkFactory, Depends(get_uow_factory)]
-Settings = Annotated[ServiceSettings, Depends(get_settings)]
+CurrentSettings = Annotated[ServiceSettings, Depends(get_settings)]
