@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from servicekit.problems import Problem
 from servicekit.settings import ServiceSettings
 
 ALGORITHMS = ["RS256"]
+
+log = logging.getLogger(__name__)
 
 
 class Role(StrEnum):
@@ -200,6 +203,9 @@ def build_verifier(
     elif settings.dev_identity:
         from servicekit.devidp import load_or_create_key, public_pem
 
+        log.warning(
+            "%s trusts the dev identity provider's key in %s", settings.service_name, settings.devidp_dir
+        )
         keys = StaticKeySource(public_pem(load_or_create_key(settings.devidp_dir)))
     else:
         raise RuntimeError("no way to verify tokens: set jwks_url or jwt_public_key, or enable dev_identity")
