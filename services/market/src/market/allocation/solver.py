@@ -1,0 +1,216 @@
+"""The exact allocator: two CP-SAT solves over candidate runs with lexicographic, stage-preserving weights."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ortools.sat.python import cp_model
+
+from market.allocation.candidates import Candidates
+from market.allocation.problem import Problem, Role, Run, Trader
+from market.allocation.walk import State, greedy_state, grow_in_rounds
+
+SOLVER_SEED = 20240401
+PLACEMENT_SHARE = 0.4
+
+
+@dataclass
+class Solved:
+    state: State
+    optimal: bool
+    candidate_runs: int
+
+
+def solve(problem: Problem, time_limit_s: float) -> Solved:
+    deadline = time.monotonic() + time_limit_s
+    candidates = Candidates(problem)
+    start = greedy_state(problem)
+    placed, optimal_1, size_1 = _placement(problem, candidates, start, _remaining(deadline) * PLACEMENT_SHARE)
+    hint = State(problem)
+    for trader in problem.traders:
+        if trader.rank in placed:
+            hint.place(trader, placed[trader.rank])
+    special = sum(
+        problem.is_special_match(problem.traders[r], run)
+        for r, run in placed.items()
+        if problem.traders[r].role is not Role.HOLDER
+    )
+    grow_in_rounds(hint)
+    final, optimal_2, size_2 = _expansion(problem, candidates, placed, hint, special, _remaining(deadline))
+    state = State(problem)
+    for rank, run in final.items():
+        state.place(problem.traders[rank], run)
+    return Solved(state, optimal_1 and optimal_2, size_1 + size_2)
+
+
+def _remaining(deadline: float) -> float:
+    return max(0.05, deadline - time.monotonic())
+
+
+class _Model:
+    """Run variables and what both solves share: one run per trader, one trader per stall, quotas."""
+
+    def __init__(self, problem: Problem, runs: Mapping[int, Sequence[Run]]) -> None:
+        self.problem = problem
+        self.model = cp_model.CpModel()
+        self.vars: dict[int, list[tuple[Run, cp_model.IntVar]]] = {}
+        by_stall: dict[int, list[cp_model.IntVar]] = defaultdict(list)
+        by_spec: dict[str, list[tuple[int, cp_model.IntVar]]] = defaultdict(list)
+        for rank, options in runs.items():
+            trader = problem.traders[rank]
+            pairs = [(run, self.model.new_bool_var(f"x{rank}_{n}")) for n, run in enumerate(options)]
+            self.vars[rank] = pairs
+            for run, var in pairs:
+                for stall in run:
+                    by_stall[stall].append(var)
+                spec = trader.request.specialisation
+                if spec in problem.quota_cap and len(run) > trader.exempt:
+                    by_spec[spec].append((len(run) - trader.exempt, var))
+        for stall_vars in by_stall.values():
+            if len(stall_vars) > 1:
+                self.model.add_at_most_one(stall_vars)
+        for spec, terms in by_spec.items():
+            self.model.add(sum(n * v for n, v in terms) <= problem.quota_cap[spec])
+
+    def hint(self, chosen: Mapping[int, Run]) -> None:
+        for rank, pairs in self.vars.items():
+            for run, var in pairs:
+                self.model.add_hint(var, run == chosen.get(rank))
+
+    def special_count(self) -> cp_model.LinearExpr:
+        problem = self.problem
+        return sum(
+            (
+                var
+                for rank, pairs in self.vars.items()
+                if problem.traders[rank].role is not Role.HOLDER
+                for run, var in pairs
+                if problem.is_special_match(problem.traders[rank], run)
+            ),
+            cp_model.LinearExpr.constant(0),
+        )
+
+    def solve(self, time_limit_s: float) -> tuple[dict[int, Run], bool]:
+        solver = cp_model.CpSolver()
+        # Presolve weakens the LP bound on this set-packing model; one worker keeps the result reproducible.
+        solver.parameters.cp_model_presolve = False
+        solver.parameters.num_workers = 1
+        solver.parameters.random_seed = SOLVER_SEED
+        solver.parameters.max_time_in_seconds = time_limit_s
+        status = solver.solve(self.model)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            raise RuntimeError(
+                f"allocation model has no solution within the time limit ({solver.status_name(status)})"
+            )
+        chosen = {
+            rank: run for rank, pairs in self.vars.items() for run, var in pairs if solver.boolean_value(var)
+        }
+        return chosen, status == cp_model.OPTIMAL
+
+
+def _placement(
+    problem: Problem, candidates: Candidates, start: State, time_limit_s: float
+) -> tuple[dict[int, Run], bool, int]:
+    """Who gets a place: special stalls to matching traders, then priority group, then seniority/lottery."""
+    start_runs = {rank: run[: problem.traders[rank].min_len] for rank, run in start.runs.items()}
+    runs = {
+        t.rank: candidates.placement(t, [start_runs[t.rank]] if t.rank in start_runs else [])
+        for t in problem.traders
+        if t.role is not Role.INELIGIBLE
+    }
+    runs = {rank: options for rank, options in runs.items() if options}
+    model = _Model(problem, runs)
+    weights, special_weight = _placement_weights([problem.traders[rank] for rank in runs])
+    objective: list[cp_model.LinearExpr] = []
+    for rank, pairs in model.vars.items():
+        trader = problem.traders[rank]
+        if trader.role is Role.HOLDER:
+            model.model.add_exactly_one(var for _, var in pairs)
+            continue
+        model.model.add_at_most_one(var for _, var in pairs)
+        objective.extend(weights[rank] * var for _, var in pairs)
+    model.model.maximize(special_weight * model.special_count() + sum(objective))
+    model.hint(start_runs)
+    chosen, optimal = model.solve(time_limit_s)
+    return chosen, optimal, sum(len(p) for p in model.vars.values())
+
+
+def _placement_weights(traders: Sequence[Trader]) -> tuple[dict[int, int], int]:
+    """Weights that make the placement objective lexicographic: group, then count, then rank as tie-break.
+
+    A placement in a group outweighs every possible change in the groups below it; the bound per group is its
+    number of traders, which keeps the coefficients far inside int64.
+    """
+    groups: dict[int, list[Trader]] = defaultdict(list)
+    for trader in traders:
+        if trader.role is not Role.HOLDER:
+            groups[trader.request.priority_group].append(trader)
+    weights: dict[int, int] = {}
+    below = 0
+    for group in sorted(groups, reverse=True):
+        members = sorted(groups[group], key=lambda t: t.rank)
+        size = len(members)
+        base = below + size + 1
+        for position, trader in enumerate(members):
+            weights[trader.rank] = base + size - position
+        below += size * (base + size)
+    return weights, below + 1
+
+
+def _expansion(
+    problem: Problem,
+    candidates: Candidates,
+    placed: Mapping[int, Run],
+    hint: State,
+    special: int,
+    time_limit_s: float,
+) -> tuple[dict[int, Run], bool, int]:
+    """Where and how many stalls: the preferred place first, then sizes in rounds, then points of every stall.
+
+    As in a list walk the place comes first: extra stalls are added next to it, never bought with it.
+    """
+    runs = {
+        rank: candidates.final(problem.traders[rank], run, [hint.runs[rank]]) for rank, run in placed.items()
+    }
+    model = _Model(problem, runs)
+    for pairs in model.vars.values():
+        model.model.add_exactly_one(var for _, var in pairs)
+    model.model.add(model.special_count() >= special)
+    size_weight = _size_weights(problem, runs)
+    place_weight = 1 + size_weight[max(size_weight)] * len(runs) + _points_bound(problem, runs)
+    objective: list[cp_model.LinearExpr] = []
+    for rank, pairs in model.vars.items():
+        trader = problem.traders[rank]
+        for run, var in pairs:
+            place = place_weight * problem.location_points(trader, run)
+            objective.append((place + size_weight[len(run)] + problem.points(trader, run)) * var)
+    model.model.maximize(sum(objective))
+    model.hint(hint.runs)
+    chosen, optimal = model.solve(time_limit_s)
+    return chosen, optimal, sum(len(p) for p in model.vars.values())
+
+
+def _size_weights(problem: Problem, runs: Mapping[int, Sequence[Run]]) -> dict[int, int]:
+    """Cumulative weight of a run of each length: reaching size k outweighs everything at sizes above k."""
+    points = _points_bound(problem, runs)
+    longest = max((len(run) for options in runs.values() for run in options), default=1)
+    step = {longest + 1: 0}
+    bound = points
+    for size in range(longest, 1, -1):
+        reaching = sum(1 for options in runs.values() if any(len(run) >= size for run in options))
+        step[size] = bound + 1
+        bound += reaching * step[size]
+    cumulative = {1: 0}
+    for size in range(2, longest + 1):
+        cumulative[size] = cumulative[size - 1] + step[size]
+    return cumulative
+
+
+def _points_bound(problem: Problem, runs: Mapping[int, Sequence[Run]]) -> int:
+    return sum(
+        max((problem.points(problem.traders[r], run) for run in options), default=0)
+        for r, options in runs.items()
+    )

@@ -1,0 +1,145 @@
+"""List walks over the traders in priority order: the greedy baseline and the solver's final fill."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from market.allocation.problem import Problem, Role, Run, Trader
+
+
+@dataclass
+class State:
+    """Runs given so far, by trader rank, with the stalls and quota they use."""
+
+    problem: Problem
+    runs: dict[int, Run] = field(default_factory=dict)
+    taken: set[int] = field(default_factory=set)
+    usage: dict[str, int] = field(default_factory=dict)
+
+    def quota_allows(self, trader: Trader, run: Run, replacing: Run = ()) -> bool:
+        spec = trader.request.specialisation
+        if spec not in self.problem.quota_cap:
+            return True
+        extra = max(0, len(run) - trader.exempt) - max(0, len(replacing) - trader.exempt)
+        return self.usage.get(spec, 0) + extra <= self.problem.quota_cap[spec]
+
+    def place(self, trader: Trader, run: Run) -> None:
+        self.remove(trader)
+        self.runs[trader.rank] = run
+        self.taken.update(run)
+        spec = trader.request.specialisation
+        if spec is not None:
+            self.usage[spec] = self.usage.get(spec, 0) + max(0, len(run) - trader.exempt)
+
+    def remove(self, trader: Trader) -> None:
+        old = self.runs.pop(trader.rank, ())
+        self.taken.difference_update(old)
+        spec = trader.request.specialisation
+        if old and spec is not None:
+            self.usage[spec] -= max(0, len(old) - trader.exempt)
+
+    def free_for(self, trader: Trader) -> frozenset[int]:
+        return frozenset(trader.usable - self.taken)
+
+
+def holders_state(problem: Problem) -> State:
+    state = State(problem)
+    for trader in problem.traders:
+        if trader.role is Role.HOLDER:
+            state.place(trader, trader.own)
+    return state
+
+
+def move_holders(state: State) -> None:
+    """Holders asking to move take their best free preferred run, in priority order."""
+    for trader in state.problem.traders:
+        if not trader.moves:
+            continue
+        options = [run for run in trader.moves if state.taken.isdisjoint(run)]
+        current = state.problem.points(trader, state.runs[trader.rank])
+        best = max(options, key=lambda run: state.problem.points(trader, run), default=None)
+        if best is not None and state.problem.points(trader, best) > current:
+            state.place(trader, best)
+
+
+def best_free_run(state: State, trader: Trader, length: int, *, must_match: bool = False) -> Run | None:
+    """The run a list walk gives: most preference points, else the first free one sparing special stalls."""
+    problem = state.problem
+    free = state.free_for(trader)
+    matches = problem.matches[trader.rank]
+    preferred = [
+        run
+        for stall in trader.preferred
+        if stall in free
+        for run in problem.windows_through(stall, free, length)
+        if state.quota_allows(trader, run) and (not must_match or not matches.isdisjoint(run))
+    ]
+    if preferred:
+        return max(preferred, key=lambda run: (problem.points(trader, run), -run[0]))
+    if must_match:
+        candidates: Iterable[Run] = (
+            run for stall in sorted(matches & free) for run in problem.windows_through(stall, free, length)
+        )
+        return next((run for run in candidates if state.quota_allows(trader, run)), None)
+    return _first_window(state, trader, free, length)
+
+
+def _first_window(state: State, trader: Trader, free: frozenset[int], length: int) -> Run | None:
+    problem = state.problem
+    fallback = None
+    for segment in problem.segments:
+        stretch: list[int] = []
+        for index in [*segment, -1]:
+            if index in free:
+                stretch.append(index)
+                continue
+            for start in range(len(stretch) - length + 1):
+                run = tuple(stretch[start : start + length])
+                if not state.quota_allows(trader, run):
+                    return None
+                if not any(problem.is_special_stall[i] for i in run):
+                    return run
+                fallback = fallback or run
+            stretch = []
+    return fallback
+
+
+def place_in_order(state: State, traders: Iterable[Trader]) -> None:
+    """Give each unplaced trader, in priority order, the minimum run: matching special stalls first."""
+    waiting = [t for t in traders if t.role in (Role.APPLICANT, Role.DISPLACED) and t.rank not in state.runs]
+    for trader in waiting:
+        if state.problem.matches[trader.rank]:
+            run = best_free_run(state, trader, trader.min_len, must_match=True)
+            if run is not None:
+                state.place(trader, run)
+    for trader in waiting:
+        if trader.rank not in state.runs:
+            run = best_free_run(state, trader, trader.min_len)
+            if run is not None:
+                state.place(trader, run)
+
+
+def grow_in_rounds(state: State) -> None:
+    """Expansion rounds: one more adjacent stall per trader per round, nobody k+1 before all k."""
+    problem = state.problem
+    longest = max((t.max_len for t in problem.traders), default=1)
+    for size in range(2, longest + 1):
+        for trader in problem.traders:
+            run = state.runs.get(trader.rank)
+            if run is None or len(run) != size - 1 or trader.max_len < size:
+                continue
+            if trader.role is Role.HOLDER and not set(trader.own) <= set(run):
+                continue
+            options = [
+                r for r in problem.grown(run, state.free_for(trader)) if state.quota_allows(trader, r, run)
+            ]
+            if options:
+                state.place(trader, max(options, key=lambda r: (problem.points(trader, r), -r[0])))
+
+
+def greedy_state(problem: Problem) -> State:
+    state = holders_state(problem)
+    move_holders(state)
+    place_in_order(state, problem.traders)
+    return state
