@@ -19,5 +19,6 @@ async def claim(session: AsyncSession, consumer: str, event_ids: Sequence[str]) 
     rows = [{"consumer": consumer, "event_id": event_id, "processed_at": now} for event_id in event_ids]
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(inbox).values(rows).on_conflict_do_nothing().returning(inbox.c.event_id)
-    return set((await session.execute(stmt)).scalars())
+    # One cached statement for many rows (SQLAlchemy batches it into multi-row INSERTs with RETURNING).
+    stmt = insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
+    return set((await session.execute(stmt, rows)).scalars())

@@ -1,0 +1,427 @@
+"""Event bus benchmark: in-process; outbox→Kafka→inbox on PostgreSQL; raw aiokafka. Prints one JSON object."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from contracts.base import Event
+from contracts.envelope import Envelope
+from contracts.probe import ProbeRecorded
+from eventbus import Consumer, InProcessBus, KafkaBus, OutboxRelay, UnitOfWork, UnitOfWorkFactory
+from eventbus.bus import Bus
+from eventbus.kafka import to_headers, to_value
+from eventbus.tables import metadata
+from sqlalchemy import DateTime, MetaData, String, event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+PAYLOAD = "x" * 200
+STREAMS = 64
+TENANT = "44021"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Applied(Base):
+    """One applied event; no unique constraint, so a double application would show as a duplicate."""
+
+    __tablename__ = "bench_applied"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(255))
+    stream: Mapped[str] = mapped_column(String(200))
+    seq: Mapped[int]
+    latency_us: Mapped[int]
+    applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+applied_metadata = Base.metadata
+applied = Applied.__table__
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def sqlite_engine(path: Path) -> AsyncEngine:
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}", connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    del _connect, _begin
+    return engine
+
+
+async def create_tables(engine: AsyncEngine, *extra: MetaData) -> None:
+    async with engine.begin() as connection:
+        for meta in (metadata, *extra):
+            await connection.run_sync(meta.create_all)
+
+
+async def apply(uow: UnitOfWork, event: Event, envelope: Envelope) -> None:
+    assert isinstance(event, ProbeRecorded) and event.recorded_at is not None
+    now = datetime.now(UTC)
+    latency = int((now - event.recorded_at).total_seconds() * 1e6)
+    # Added to the session, so a batch's rows are flushed together at commit (one multi-row INSERT).
+    uow.session.add(
+        Applied(event_id=envelope.id, stream=event.stream, seq=event.seq, latency_us=latency, applied_at=now)
+    )
+
+
+@dataclass
+class Pipeline:
+    """Producer side (outbox + relay) and consumer side (inbox + handler) of one run."""
+
+    producer_uow: UnitOfWorkFactory
+    consumer_sessions: async_sessionmaker[AsyncSession]
+    relay: OutboxRelay
+    buses: list[Bus]
+    prefix: str = field(default_factory=lambda: f"b{uuid.uuid4().hex[:8]}")
+    emitted: int = 0
+
+    async def emit(self, count: int, per_transaction: int) -> None:
+        for start in range(0, count, per_transaction):
+            async with self.producer_uow() as uow:
+                for _ in range(start, min(count, start + per_transaction)):
+                    self.emitted += 1
+                    event = ProbeRecorded(
+                        stream=f"{self.prefix}-{self.emitted % STREAMS}",
+                        seq=self.emitted,
+                        payload=PAYLOAD,
+                        recorded_at=datetime.now(UTC),
+                    )
+                    uow.emit(event, tenant=TENANT)
+
+    async def applied_count(self) -> int:
+        async with self.consumer_sessions() as session:
+            stmt = select(func.count()).select_from(applied).where(applied.c.stream.startswith(self.prefix))
+            return int((await session.execute(stmt)).scalar_one())
+
+    async def wait_applied(self, target: int, patience: float) -> float:
+        deadline = time.perf_counter() + patience
+        while await self.applied_count() < target:
+            if time.perf_counter() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        return time.perf_counter()
+
+    async def results(self, since: int) -> dict[str, Any]:
+        async with self.consumer_sessions() as session:
+            mine = applied.c.stream.startswith(self.prefix)
+            total = (
+                await session.execute(select(func.count()).where(mine, applied.c.seq > since))
+            ).scalar_one()
+            distinct = (
+                await session.execute(
+                    select(func.count(func.distinct(applied.c.event_id))).where(mine, applied.c.seq > since)
+                )
+            ).scalar_one()
+            latencies = (
+                await session.execute(select(applied.c.latency_us).where(mine, applied.c.seq > since))
+            ).scalars()
+            ms = [v / 1000 for v in latencies]
+        expected = self.emitted - since
+        return {
+            "lost": expected - distinct,
+            "duplicates": total - distinct,
+            "p50_ms": round(percentile(ms, 0.5), 2),
+            "p99_ms": round(percentile(ms, 0.99), 2),
+        }
+
+    async def throughput(self, count: int, producers: int, per_transaction: int) -> dict[str, Any]:
+        since = self.emitted
+        start = time.perf_counter()
+        await asyncio.gather(*(self.emit(count // producers, per_transaction) for _ in range(producers)))
+        produced = time.perf_counter()
+        end = await self.wait_applied(since + count, 120)
+        result = await self.results(since)
+        result["events_per_s"] = round(count / (end - start))
+        result["produce_events_per_s"] = round(count / (produced - start))
+        return result
+
+    async def paced(self, rate: int, seconds: float, producers: int = 10) -> dict[str, Any]:
+        since = self.emitted
+        per_producer = rate / producers
+        total = int(rate * seconds)
+
+        async def producer() -> None:
+            start = time.perf_counter()
+            for n in range(total // producers):
+                delay = start + n / per_producer - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                await self.emit(1, 1)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(producer() for _ in range(producers)))
+        offered = total / (time.perf_counter() - started)
+        await self.wait_applied(since + total, 60)
+        result = await self.results(since)
+        result["offered_events_per_s"] = round(offered)
+        return result
+
+
+async def build_pipeline(
+    producer_engine: AsyncEngine, consumer_engine: AsyncEngine, producer_bus: Bus, consumer_bus: Bus
+) -> Pipeline:
+    producer_sessions = async_sessionmaker(producer_engine, expire_on_commit=False)
+    consumer_sessions = async_sessionmaker(consumer_engine, expire_on_commit=False)
+    relay = OutboxRelay(producer_sessions, producer_bus, batch_size=1000, poll_interval=0.5)
+    producer_uow = UnitOfWorkFactory(producer_sessions, "/cityblocks/bench", on_commit=relay.notify)
+    consumer_uow = UnitOfWorkFactory(consumer_sessions, "/cityblocks/bench-consumer")
+    Consumer("bench-consumer", consumer_uow, consumer_bus, {ProbeRecorded: apply})
+    buses = [producer_bus] if producer_bus is consumer_bus else [producer_bus, consumer_bus]
+    for bus in buses:
+        await bus.start()
+    await relay.start()
+    return Pipeline(producer_uow, consumer_sessions, relay, buses)
+
+
+async def stop_pipeline(pipeline: Pipeline) -> None:
+    await pipeline.relay.stop()
+    for bus in pipeline.buses:
+        await bus.stop()
+
+
+async def bench_inprocess(workdir: Path, count: int) -> dict[str, Any]:
+    engine = sqlite_engine(workdir / "inprocess.db")
+    await create_tables(engine, applied_metadata)
+    bus = InProcessBus()
+    pipeline = await build_pipeline(engine, engine, bus, bus)
+    try:
+        await pipeline.throughput(200, 1, 100)
+        sustained = await pipeline.throughput(count, 2, 100)
+        paced = await pipeline.paced(1000, 3)
+    finally:
+        await stop_pipeline(pipeline)
+        await engine.dispose()
+    return {"sustained": sustained, "at_1000_per_s": paced}
+
+
+async def run_consumer(bootstrap: str, prefix: str, url: str) -> None:
+    """The consuming service of run (b), in its own process as when distributed; stops at stdin EOF."""
+    engine = create_async_engine(url, pool_size=5)
+    bus = KafkaBus(bootstrap, "bench-consumer", topic_prefix=prefix)
+    uow = UnitOfWorkFactory(async_sessionmaker(engine, expire_on_commit=False), "/cityblocks/bench-consumer")
+    Consumer("bench-consumer", uow, bus, {ProbeRecorded: apply})
+    await bus.start()
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await bus.stop()
+    await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def consumer_process(bootstrap: str, prefix: str, url: str) -> AsyncIterator[None]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--consume", bootstrap, prefix, url,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), 60)
+        if line.strip() != b"ready":
+            raise RuntimeError("the consumer process did not start")
+        yield
+    finally:
+        process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def bench_kafka(
+    bootstrap: str, producer_url: str, consumer_url: str, count: int, seconds: float
+) -> dict[str, Any]:
+    producer_engine = create_async_engine(producer_url, pool_size=12)
+    consumer_engine = create_async_engine(consumer_url, pool_size=2)
+    await create_tables(producer_engine)
+    await create_tables(consumer_engine, applied_metadata)
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    producer_bus = KafkaBus(bootstrap, "bench-producer", topic_prefix=prefix)
+    await producer_bus.start()
+    await producer_bus.ensure_topics(["probe.records", "probe.records.dlq"])
+    producer_sessions = async_sessionmaker(producer_engine, expire_on_commit=False)
+    relay = OutboxRelay(producer_sessions, producer_bus, batch_size=1000, poll_interval=0.5)
+    producer_uow = UnitOfWorkFactory(producer_sessions, "/cityblocks/bench", on_commit=relay.notify)
+    pipeline = Pipeline(producer_uow, async_sessionmaker(consumer_engine), relay, [producer_bus])
+    try:
+        async with consumer_process(bootstrap, prefix, consumer_url):
+            await relay.start()
+            await pipeline.throughput(500, 1, 100)
+            sustained = await pipeline.throughput(count, 4, 50)
+            paced = await pipeline.paced(1000, seconds)
+    finally:
+        await stop_pipeline(pipeline)
+        await producer_engine.dispose()
+        await consumer_engine.dispose()
+    return {"sustained": sustained, "at_1000_per_s": paced}
+
+
+def raw_record(seq: int) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    event = ProbeRecorded(
+        stream=f"raw-{seq % STREAMS}", seq=seq, payload=PAYLOAD, recorded_at=datetime.now(UTC)
+    )
+    envelope = Envelope.wrap(event, source="/cityblocks/bench", tenant=TENANT)
+    return envelope.partitionkey.encode(), to_value(envelope), to_headers(envelope)
+
+
+async def bench_raw(bootstrap: str, count: int) -> dict[str, Any]:
+    topic = f"bench-raw-{uuid.uuid4().hex[:8]}"
+    bus = KafkaBus(bootstrap, "bench-raw")
+    await bus.ensure_topics([topic])
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=512 * 1024,
+    )
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=topic,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await producer.start()
+    await consumer.start()
+    try:
+        start = time.perf_counter()
+        received = 0
+
+        async def consume() -> None:
+            nonlocal received
+            while received < count:
+                batches = await consumer.getmany(timeout_ms=200, max_records=1000)
+                for records in batches.values():
+                    received += len(records)
+                if batches:
+                    await consumer.commit()
+
+        consuming = asyncio.create_task(consume())
+        futures = []
+        for seq in range(count):
+            key, value, headers = raw_record(seq)
+            futures.append(await producer.send(topic, value=value, key=key, headers=headers))
+        await asyncio.gather(*futures)
+        await asyncio.wait_for(consuming, 120)
+        elapsed = time.perf_counter() - start
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    return {"events_per_s": round(count / elapsed), "received": received}
+
+
+@contextlib.contextmanager
+def infrastructure(workdir: Path) -> Iterator[tuple[str, Any]]:
+    """Kafka bootstrap and a PostgreSQL cluster: from the environment, else started here and stopped after."""
+    from cityblocks.kafka import KafkaBroker
+    from cityblocks.postgres import PostgresCluster
+
+    broker = None
+    bootstrap = os.environ.get("CITYBLOCKS_KAFKA_BOOTSTRAP")
+    cluster = None
+    dsn = os.environ.get("CITYBLOCKS_POSTGRES_DSN")
+    try:
+        if not bootstrap:
+            broker = KafkaBroker(data_dir=workdir / "kafka", progress=lambda m: print(m, file=sys.stderr))
+            broker.ensure_jars()
+            broker.start()
+            bootstrap = broker.bootstrap
+        if dsn:
+            cluster = PostgresCluster.attach(dsn)
+        else:
+            cluster = PostgresCluster(data_dir=workdir / "pg", durable=True)
+            cluster.start()
+        yield bootstrap, cluster
+    finally:
+        if cluster is not None and not dsn:
+            cluster.stop()
+        if broker is not None:
+            broker.stop()
+
+
+async def run(args: argparse.Namespace, workdir: Path, bootstrap: str, cluster: Any) -> dict[str, Any]:
+    inprocess = await bench_inprocess(workdir, args.events)
+    suffix = uuid.uuid4().hex[:8]
+    producer_url = await asyncio.to_thread(cluster.create_database, f"bench_producer_{suffix}")
+    consumer_url = await asyncio.to_thread(cluster.create_database, f"bench_consumer_{suffix}")
+    kafka = await bench_kafka(bootstrap, producer_url, consumer_url, args.events, args.seconds)
+    raw = await bench_raw(bootstrap, args.events)
+    sustained, paced = kafka["sustained"], kafka["at_1000_per_s"]
+    return {
+        "events": args.events,
+        "inprocess_events_per_s": inprocess["sustained"]["events_per_s"],
+        "inprocess_p50_ms_at_1000_per_s": inprocess["at_1000_per_s"]["p50_ms"],
+        "inprocess_p99_ms_at_1000_per_s": inprocess["at_1000_per_s"]["p99_ms"],
+        "kafka_events_per_s": sustained["events_per_s"],
+        "kafka_p50_ms_sustained": sustained["p50_ms"],
+        "kafka_p99_ms_sustained": sustained["p99_ms"],
+        "kafka_p50_ms_at_1000_per_s": paced["p50_ms"],
+        "kafka_p99_ms_at_1000_per_s": paced["p99_ms"],
+        "kafka_offered_events_per_s": paced["offered_events_per_s"],
+        "raw_aiokafka_events_per_s": raw["events_per_s"],
+        "kafka_vs_raw": round(sustained["events_per_s"] / raw["events_per_s"], 3),
+        "lost": sum(
+            r["lost"] for r in (sustained, paced, inprocess["sustained"], inprocess["at_1000_per_s"])
+        ),
+        "duplicates": sum(
+            r["duplicates"] for r in (sustained, paced, inprocess["sustained"], inprocess["at_1000_per_s"])
+        ),
+        "detail": {"inprocess": inprocess, "kafka": kafka, "raw": raw},
+    }
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--consume"]:
+        asyncio.run(run_consumer(*sys.argv[2:5]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=20_000, help="events per throughput run")
+    parser.add_argument(
+        "--seconds", type=float, default=5.0, help="duration of the 1,000 events/s latency run"
+    )
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="cityblocks-bench-"))
+    try:
+        with infrastructure(workdir) as (bootstrap, cluster):
+            result = asyncio.run(run(args, workdir, bootstrap, cluster))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
