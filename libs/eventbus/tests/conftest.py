@@ -104,6 +104,7 @@ class Harness:
     relay: OutboxRelay
     group: str
     failing: set[int] = field(default_factory=set)
+    gate: asyncio.Event | None = None
     consumer: RecordingConsumer | None = None
 
     @property
@@ -112,6 +113,8 @@ class Harness:
 
     async def apply_probe(self, uow: UnitOfWork, event: Event, envelope: Envelope) -> None:
         assert isinstance(event, ProbeRecorded)
+        if self.gate is not None:
+            await self.gate.wait()
         if event.payload == POISON or event.seq in self.failing:
             raise RuntimeError(f"cannot apply {event.stream}/{event.seq}")
         row = {"stream": event.stream, "seq": event.seq, "event_id": envelope.id}
@@ -159,8 +162,7 @@ class Harness:
         return await self.applied(stream)
 
 
-@pytest.fixture
-async def harness(engine: AsyncEngine, make_bus: BusMaker) -> AsyncIterator[Harness]:
+async def _harness(engine: AsyncEngine, make_bus: BusMaker) -> AsyncIterator[Harness]:
     sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
     bus = make_bus()
     relay = OutboxRelay(sessionmaker, bus, batch_size=100, poll_interval=0.05)
@@ -169,3 +171,32 @@ async def harness(engine: AsyncEngine, make_bus: BusMaker) -> AsyncIterator[Harn
     yield made
     await relay.stop()
     await made.bus.stop()
+
+
+@pytest.fixture
+async def harness(engine: AsyncEngine, make_bus: BusMaker) -> AsyncIterator[Harness]:
+    """The probe pipeline on every bus and every database."""
+    async for made in _harness(engine, make_bus):
+        yield made
+
+
+@pytest.fixture
+async def kafka_harness(engine: AsyncEngine, kafka_bootstrap: str) -> AsyncIterator[Harness]:
+    """The probe pipeline on Kafka (tests using it carry the kafka mark)."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    bus = KafkaBus(kafka_bootstrap, "eventbus-tests", topic_prefix=prefix, poll_timeout_ms=50, linger_ms=1)
+    async for made in _harness(engine, lambda: bus):
+        yield made
+
+
+@pytest.fixture
+async def postgres_harness(postgres_url: str) -> AsyncIterator[Harness]:
+    """The probe pipeline on PostgreSQL and the in-process bus (tests using it carry the postgres mark)."""
+    made_engine = create_async_engine(postgres_url)
+    async with made_engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+        await connection.run_sync(probe_metadata.create_all)
+    bus = InProcessBus()
+    async for made in _harness(made_engine, lambda: bus):
+        yield made
+    await made_engine.dispose()

@@ -233,3 +233,19 @@ async def test_an_outbox_row_that_commits_late_is_not_skipped(harness: Any) -> N
 async def _outbox_seqs(harness: Any) -> list[int]:
     async with harness.sessionmaker() as session:
         return list((await session.execute(select(outbox.c.seq).order_by(outbox.c.seq))).scalars())
+
+
+async def test_lag_counts_the_records_a_group_has_not_committed(harness: Any) -> None:
+    harness.gate = asyncio.Event()
+    await harness.start()
+    await harness.bus.publish([probe_envelope("lag", seq) for seq in range(5)])
+
+    await harness.eventually(lambda: _lag_is(harness, 5))
+    harness.gate.set()
+
+    assert sorted(await harness.until_applied("lag", 5)) == [0, 1, 2, 3, 4]
+    await harness.eventually(lambda: _lag_is(harness, 0))
+
+
+async def _lag_is(harness: Any, value: int) -> bool:
+    return bool((await harness.bus.lag()).get(harness.group) == value)

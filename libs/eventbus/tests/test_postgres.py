@@ -1,0 +1,47 @@
+"""PostgreSQL-only behaviour of the outbox: truly concurrent transactions and several relays on one outbox."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from contracts.probe import ProbeRecorded
+from eventbus import OutboxRelay
+from eventbus.tables import outbox
+from sqlalchemy import func, select
+
+pytestmark = pytest.mark.postgres
+
+
+async def test_a_transaction_that_commits_after_a_later_one_was_relayed_is_still_published(
+    postgres_harness: Any,
+) -> None:
+    harness = postgres_harness
+    await harness.start()
+    async with harness.uow_factory() as slow:
+        slow.emit(ProbeRecorded(stream="late", seq=1), tenant="44021")
+        await slow.flush()
+        await harness.emit("late", 2)
+        assert await harness.relay.drain() == 1
+        assert await harness.until_applied("late", 1) == [2]
+
+    assert await harness.relay.drain() == 1
+    assert sorted(await harness.until_applied("late", 2)) == [1, 2]
+
+
+async def test_two_relays_share_one_outbox_without_publishing_a_row_twice(postgres_harness: Any) -> None:
+    harness = postgres_harness
+    consumer = await harness.start()
+    for seq in range(0, 200, 10):
+        await harness.emit("shared", *range(seq, seq + 10))
+    relays = [OutboxRelay(harness.sessionmaker, harness.bus, batch_size=7) for _ in range(2)]
+
+    published = await asyncio.gather(*(relay.drain() for relay in relays))
+
+    assert sum(published) == 200
+    assert sorted(await harness.until_applied("shared", 200)) == list(range(200))
+    assert len(consumer.seen) == len(set(consumer.seen)) == 200
+    async with harness.sessionmaker() as session:
+        unsent = select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
+        assert (await session.execute(unsent)).scalar_one() == 0
