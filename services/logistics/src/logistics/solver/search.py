@@ -1,4 +1,4 @@
-"""Vehicle routing with OR-Tools: an integer routing problem, its time-limited search, route minimisation."""
+"""OR-Tools search over an integer routing problem: time-limited, cancellable, with route minimisation."""
 
 from __future__ import annotations
 
@@ -209,7 +209,13 @@ class _Model:
                     cumul.RemoveInterval(end + 1, start - 1)
             if node.allowed_vehicles is not None:
                 allowed = [position[v] for v in sorted(node.allowed_vehicles) if v in position]
-                self.routing.SetAllowedVehiclesForIndex(allowed, index)
+                if not allowed:
+                    # An empty list would mean "any vehicle": keep the visit out of every route instead.
+                    self.routing.AddDisjunction([index], node.penalty or 0)
+                    self.routing.ActiveVar(index).SetValue(0)
+                    continue
+                # SetAllowedVehiclesForIndex's Python binding rejects every list: restrict the variable.
+                self.routing.VehicleVar(index).SetValues([-1, *allowed])
             for vehicles, intervals in node.vehicle_windows:
                 members = [position[v] for v in sorted(vehicles) if v in position]
                 if not members:
