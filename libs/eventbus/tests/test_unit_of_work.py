@@ -32,7 +32,7 @@ async def test_emitted_events_are_written_to_the_outbox_on_commit_and_wake_the_r
 ) -> None:
     wakeups: list[str] = []
     factory = UnitOfWorkFactory(
-        async_sessionmaker(engine), "/cityblocks/probe", on_commit=lambda: wakeups.append("!")
+        async_sessionmaker(engine), "/cityblocks/probe", on_commit=lambda: wakeups.append("relay")
     )
 
     async with factory() as uow:
@@ -45,13 +45,13 @@ async def test_emitted_events_are_written_to_the_outbox_on_commit_and_wake_the_r
     assert row["sent_at"] is None
     assert row["attributes"]["subject"] == "probe/s"  # type: ignore[index]
     assert row["data"] == {"stream": "s", "seq": 1, "payload": "", "recorded_at": None}
-    assert wakeups == [""]
+    assert wakeups == ["relay"]
 
 
 async def test_an_exception_in_the_unit_of_work_writes_no_event(engine: AsyncEngine) -> None:
     wakeups: list[str] = []
     factory = UnitOfWorkFactory(
-        async_sessionmaker(engine), "/cityblocks/probe", on_commit=lambda: wakeups.append("!")
+        async_sessionmaker(engine), "/cityblocks/probe", on_commit=lambda: wakeups.append("relay")
     )
 
     with pytest.raises(RuntimeError):
