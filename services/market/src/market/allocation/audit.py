@@ -13,6 +13,7 @@ from market.domain import (
     DayRequest,
     Stall,
     StallFeature,
+    preference_points,
     priority_order,
 )
 
@@ -224,11 +225,20 @@ def _neighbours(day: _Day, stalls: Sequence[str]) -> list[str]:
 
 
 def _can_give_up(day: _Day, trader_id: str, number: str, size: int) -> bool:
+    """Whether a trader two or more stalls ahead could hand over an end stall without losing their place."""
     request = day.requests[trader_id]
     stalls = day.result.assignments[trader_id]
     lowest = len(request.own_stalls) if trader_id in day.keeping else request.min_stalls
     ordered = sorted(stalls, key=lambda n: day.where[n])
-    at_end = number in (ordered[0], ordered[-1])
+    rest = [n for n in stalls if n != number]
     return (
-        at_end and number not in request.own_stalls and len(stalls) >= size + 2 and len(stalls) - 1 >= lowest
+        number in (ordered[0], ordered[-1])
+        and number not in request.own_stalls
+        and len(stalls) >= size + 2
+        and len(rest) >= lowest
+        and _best_place(request, rest) == _best_place(request, stalls)
     )
+
+
+def _best_place(request: DayRequest, stalls: Sequence[str]) -> int:
+    return max((preference_points(request, (n,)) for n in stalls), default=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -80,7 +81,8 @@ class Problem:
     def windows(self, stalls: frozenset[int], length: int) -> list[Run]:
         """Every run of `length` adjacent stalls drawn from `stalls`."""
         runs: list[Run] = []
-        for segment in self.segments:
+        for s in sorted({self.segment_of[i] for i in stalls}):
+            segment = self.segments[s]
             stretch: list[int] = []
             for index in [*segment, -1]:
                 if index in stalls:
@@ -118,7 +120,8 @@ def build_problem(source: DayAllocationInput) -> Problem:
     numbers = [number for segment in segments_by_number for number in segment]
     index = {number: i for i, number in enumerate(numbers)}
     segments, segment_of, position_of = _segments(segments_by_number, index)
-    stalls = [plan.stall(number) for number in numbers]
+    by_number = {stall.number: stall for stall in plan.stalls}
+    stalls = [by_number[number] for number in numbers]
     available = frozenset(i for i, n in enumerate(numbers) if n not in source.unavailable_stalls)
     order = priority_order(source.requests, source.regulation, source.seed)
     by_id = {request.trader_id: request for request in source.requests}
@@ -128,10 +131,18 @@ def build_problem(source: DayAllocationInput) -> Problem:
     # Own stalls of a holder asking to move may fall free; the solve decides, so others may be given them.
     movers = {r.trader_id for r in requests if r.wants_move and r.preferred_stalls}
     open_stalls = free | {i for i, owner in locked.items() if owner in movers}
+    by_needs: dict[frozenset[StallFeature], frozenset[int]] = {}
+
+    def fitting(needs: frozenset[StallFeature]) -> frozenset[int]:
+        if needs not in by_needs:
+            by_needs[needs] = frozenset(i for i in open_stalls if needs <= stalls[i].features)
+        return by_needs[needs]
+
     traders = [
-        _trader(rank, request, index, open_stalls, locked, stalls) for rank, request in enumerate(requests)
+        _trader(rank, request, index, fitting(request.needs), locked) for rank, request in enumerate(requests)
     ]
-    matches = [_matching_stalls(trader.request, stalls) for trader in traders]
+    special = _special_index(stalls)
+    matches = [_matching_stalls(trader.request, special) for trader in traders]
     caps = _quota_caps(source, traders)
     problem = Problem(source, numbers, segment_of, position_of, segments, traders, matches, caps)
     problem.is_special_stall = [stall.is_special for stall in stalls]
@@ -170,12 +181,10 @@ def _trader(
     rank: int,
     request: DayRequest,
     index: dict[str, int],
-    free: frozenset[int],
+    fits: frozenset[int],
     locked: dict[int, str],
-    stalls: Sequence[Stall],
 ) -> Trader:
     preferred = {index[n]: r for r, n in enumerate(request.preferred_stalls) if n in index}
-    fits = frozenset(i for i in free if request.needs <= stalls[i].features)
     usable = fits & frozenset(preferred) if preferred and not request.anywhere else fits
     if request.ineligible_reason is not None:
         return Trader(request, rank, Role.INELIGIBLE, frozenset(), preferred=preferred)
@@ -202,15 +211,22 @@ def _add_moves(problem: Problem, free: frozenset[int]) -> None:
         trader.moves = tuple(sorted(runs))
 
 
-def _matching_stalls(request: DayRequest, stalls: Sequence[Stall]) -> frozenset[int]:
-    """Special stalls that go first to this trader: their specialisation or a food/EVI stall they need."""
-    found = set()
+def _special_index(stalls: Sequence[Stall]) -> dict[object, frozenset[int]]:
+    """Special stalls by specialisation and by the food/EVI feature, to look up a trader's matches quickly."""
+    found: dict[object, set[int]] = defaultdict(set)
     for i, stall in enumerate(stalls):
-        if (request.specialisation is not None and stall.specialisation == request.specialisation) or any(
-            f in stall.features and f in request.needs for f in SPECIAL_FEATURES
-        ):
-            found.add(i)
-    return frozenset(found)
+        if stall.specialisation is not None:
+            found[stall.specialisation].add(i)
+        for feature in SPECIAL_FEATURES:
+            if feature in stall.features:
+                found[feature].add(i)
+    return {key: frozenset(value) for key, value in found.items()}
+
+
+def _matching_stalls(request: DayRequest, special: dict[object, frozenset[int]]) -> frozenset[int]:
+    """Special stalls that go first to this trader: their specialisation or a food/EVI stall they need."""
+    keys: list[object] = [request.specialisation, *(f for f in SPECIAL_FEATURES if f in request.needs)]
+    return frozenset().union(*(special.get(key, frozenset()) for key in keys if key is not None))
 
 
 def _quota_caps(source: DayAllocationInput, traders: Sequence[Trader]) -> dict[str, int]:
