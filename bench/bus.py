@@ -363,12 +363,14 @@ def infrastructure(workdir: Path) -> Iterator[tuple[str, Any]]:
         if dsn:
             cluster = PostgresCluster.attach(dsn)
         else:
-            cluster = PostgresCluster(data_dir=workdir / "pg", durable=True)
+            # Its own top-level folder: the server may run as another user, who cannot enter `workdir`.
+            cluster = PostgresCluster(durable=True)
             cluster.start()
         yield bootstrap, cluster
     finally:
         if cluster is not None and not dsn:
             cluster.stop()
+            shutil.rmtree(cluster.data_dir, ignore_errors=True)
         if broker is not None:
             broker.stop()
 

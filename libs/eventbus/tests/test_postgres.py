@@ -45,3 +45,21 @@ async def test_two_relays_share_one_outbox_without_publishing_a_row_twice(postgr
     async with harness.sessionmaker() as session:
         unsent = select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
         assert (await session.execute(unsent)).scalar_one() == 0
+
+
+async def test_a_relay_with_batches_in_flight_keeps_the_order_per_key(postgres_harness: Any) -> None:
+    harness = postgres_harness
+    consumer = await harness.start()
+    for seq in range(0, 300, 30):
+        async with harness.uow_factory() as uow:
+            for n in range(seq, seq + 30):
+                uow.emit(ProbeRecorded(stream=f"k{n % 3}", seq=n), tenant="44021")
+    relay = OutboxRelay(harness.sessionmaker, harness.bus, batch_size=7, pipeline=4)
+
+    await relay.start()
+
+    for stream in range(3):
+        applied = await harness.until_applied(f"k{stream}", 100)
+        assert applied == list(range(stream, 300, 3))
+    await relay.stop()
+    assert len(consumer.seen) == 300

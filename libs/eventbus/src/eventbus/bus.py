@@ -62,6 +62,20 @@ class Bus(Protocol):
         """Publish durably (returns once every record is stored); `topic` overrides the envelopes' own."""
         ...
 
+    async def enqueue(
+        self,
+        envelopes: Sequence[Envelope],
+        *,
+        topic: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Awaitable[None]:
+        """Hand the records over in order and return; awaiting the result waits until they are durable.
+
+        Batches enqueued one after the other keep their order per key, even when their results are awaited
+        later.
+        """
+        ...
+
     def subscribe(
         self,
         group: str,

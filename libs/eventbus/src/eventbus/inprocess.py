@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from contracts.envelope import Envelope
@@ -82,6 +82,16 @@ class InProcessBus:
         for wakeup in self._wakeups:
             wakeup.set()
 
+    async def enqueue(
+        self,
+        envelopes: Sequence[Envelope],
+        *,
+        topic: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Awaitable[None]:
+        await self.publish(envelopes, topic=topic, headers=headers)
+        return _done()
+
     async def lag(self) -> dict[str, int]:
         return {sub.group: self._group_lag(sub) for sub in self._subscriptions}
 
@@ -128,6 +138,10 @@ class InProcessBus:
                 offsets[(topic, p)] = start + len(batch)
                 progressed = True
         return progressed
+
+
+async def _done() -> None:
+    return None
 
 
 async def _deliver(sub: Subscription, batch: Sequence[Envelope]) -> None:

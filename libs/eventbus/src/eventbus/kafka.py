@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -190,6 +190,16 @@ class KafkaBus:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         """Send every record, then wait until the broker acknowledged all of them (acks=all)."""
+        await (await self.enqueue(envelopes, topic=topic, headers=headers))
+
+    async def enqueue(
+        self,
+        envelopes: Sequence[Envelope],
+        *,
+        topic: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Awaitable[None]:
+        """Hand every record to the producer in order; the result completes once all are acknowledged."""
         producer = self._running_producer()
         await self.ensure_topics(sorted({topic or e.topic for e in envelopes}))
         futures = [
@@ -201,7 +211,7 @@ class KafkaBus:
             )
             for e in envelopes
         ]
-        await asyncio.gather(*futures)
+        return _all_done(futures)
 
     async def publish_raw(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> None:
         producer = self._running_producer()
@@ -354,6 +364,10 @@ def _undecodable(topic: str, record: ConsumerRecord[bytes, bytes], error: str) -
     headers = {name: raw.decode(errors="replace") for name, raw in record.headers}
     value = (record.value or b"").decode(errors="replace")
     return Undecodable(topic, record.partition, record.offset, headers, value, error)
+
+
+async def _all_done(futures: Sequence[Awaitable[Any]]) -> None:
+    await asyncio.gather(*futures)
 
 
 async def _deliver(sub: Subscription, batch: Sequence[Envelope]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +22,9 @@ log = logging.getLogger(__name__)
 class OutboxRelay:
     """Selects unsent rows rather than keeping a high-water mark, so a row that commits late is never skipped.
 
-    On PostgreSQL rows are locked with SKIP LOCKED, so several relays may share one outbox.
+    On PostgreSQL rows are locked with SKIP LOCKED, so several relays may share one outbox, and one relay
+    keeps up to `pipeline` batches in flight: it selects and enqueues the next batch while the broker
+    acknowledges the previous ones (batches are enqueued in seq order, so the order per key holds).
     A crash between publishing and marking sent republishes the batch; the consumers' inboxes absorb it.
     """
 
@@ -33,12 +35,16 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 1.0,
         retry_delay: float = 1.0,
+        pipeline: int = 4,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._bus = bus
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._retry_delay = retry_delay
+        self._pipeline = asyncio.Semaphore(pipeline)
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._failed: BaseException | None = None
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.published = 0
@@ -56,6 +62,7 @@ class OutboxRelay:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     async def relay_once(self) -> int:
         """Publish one batch of unsent rows; returns how many were published."""
@@ -91,16 +98,58 @@ class OutboxRelay:
         await session.execute(stmt)
 
     async def _run(self) -> None:
+        async with self._sessionmaker() as session:
+            pipelined = session.get_bind().dialect.name == "postgresql"
+        relay = self._relay_pipelined if pipelined else self.relay_once
         while True:
             self._wakeup.clear()
             try:
-                count = await self.relay_once()
+                count = await relay()
             except Exception:
                 log.exception("outbox relay failed; retrying")
                 await asyncio.sleep(self._retry_delay)
                 continue
             if count < self._batch_size:
                 await self._wait()
+
+    async def _relay_pipelined(self) -> int:
+        """Select and enqueue one batch; its rows stay locked until they are acknowledged and marked sent."""
+        await self._pipeline.acquire()
+        if self._failed is not None:
+            # An earlier batch failed: let every batch in flight settle first, so it is retried in seq order.
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+            failed, self._failed = self._failed, None
+            self._pipeline.release()
+            raise failed
+        session = self._sessionmaker()
+        try:
+            await session.begin()
+            rows = await self._unsent(session)
+            durable = await self._bus.enqueue([_envelope(row) for row in rows]) if rows else None
+        except BaseException:
+            await session.close()
+            self._pipeline.release()
+            raise
+        if durable is None:
+            await session.close()
+            self._pipeline.release()
+            return 0
+        task = asyncio.create_task(self._settle(session, [row.seq for row in rows], durable))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        return len(rows)
+
+    async def _settle(self, session: AsyncSession, seqs: list[int], durable: Awaitable[None]) -> None:
+        try:
+            await durable
+            await self._mark_sent(session, seqs)
+            await session.commit()
+            self.published += len(seqs)
+        except Exception as exc:
+            self._failed = exc
+        finally:
+            await session.close()
+            self._pipeline.release()
 
     async def _wait(self) -> None:
         with contextlib.suppress(TimeoutError):
