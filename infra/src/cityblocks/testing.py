@@ -12,7 +12,7 @@ from typing import NoReturn
 
 import pytest
 
-from cityblocks.kafka import KafkaBroker, KafkaUnavailable, missing_tools
+from cityblocks.kafka import KafkaBroker, KafkaUnavailable, metadata_available, missing_tools
 from cityblocks.postgres import PostgresCluster, PostgresUnavailable, find_bin_dir
 
 INFRA_MARKERS = ("kafka", "postgres")
@@ -39,6 +39,9 @@ def kafka_bootstrap() -> Iterator[str]:
     """A real broker's bootstrap servers: `CITYBLOCKS_KAFKA_BOOTSTRAP`, else one started for this session."""
     external = os.environ.get("CITYBLOCKS_KAFKA_BOOTSTRAP")
     if external:
+        # A wrong address would otherwise surface as a hang inside the first test that uses it.
+        if not metadata_available(external, timeout=10):
+            pytest.fail(f"no Kafka answers at CITYBLOCKS_KAFKA_BOOTSTRAP={external}", pytrace=False)
         yield external
         return
     missing = missing_tools()
