@@ -105,7 +105,7 @@ class CoreBackend:
             )
             .where(a.c.id.in_(sorted(ids)))
             .order_by(a.c.id)
-            .with_for_update()
+            .with_for_update(key_share=True)
         )
         rows = (await self.conn.execute(query)).all()
         return {row[0]: _account_state(row) for row in rows}
@@ -200,7 +200,7 @@ _SELECT_TRANSFERS = (
 )
 _LOCK_ACCOUNTS = (
     "SELECT id, ledger, flags, debits_pending, debits_posted, credits_pending, credits_posted "
-    "FROM ledger_accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
+    "FROM ledger_accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE"
 )
 _WRITE = """
 WITH new_transfers AS (
@@ -303,7 +303,7 @@ class PostgresBackend:
             [int(t.flags) for t in transfers],
             [t.timeout for t in transfers],
             [_expires_at(t) for t in transfers],
-            [to_micros(t.timestamp) for t in transfers if t.timestamp is not None],
+            [to_micros(transfers[0].timestamp)] * len(transfers) if transfers[0].timestamp else [],
             [json.dumps(dict(t.metadata), sort_keys=True) if t.metadata else None for t in transfers],
             [item.body for item in accepted],
             list(hashes),

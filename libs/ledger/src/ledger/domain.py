@@ -263,18 +263,11 @@ def metadata_json(metadata: Mapping[str, Any]) -> str | None:
 
 def body_digest(transfer: Transfer) -> bytes:
     """Digest of what the client sent, compared when an id comes back: equal is a replay, else a conflict."""
-    text = "|".join(
-        (
-            str(transfer.id),
-            str(transfer.debit_account_id),
-            str(transfer.credit_account_id),
-            str(transfer.amount),
-            str(transfer.ledger),
-            str(transfer.code),
-            str(int(transfer.flags)),
-            str(transfer.pending_id),
-            str(transfer.timeout),
-            metadata_json(transfer.metadata) or "",
-        )
-    )
+    t = transfer
+    debit = t.debit_account_id.int if t.debit_account_id is not None else ""
+    credit = t.credit_account_id.int if t.credit_account_id is not None else ""
+    pending = t.pending_id.int if t.pending_id is not None else ""
+    meta = metadata_json(t.metadata) or "" if t.metadata else ""
+    text = f"{t.id.int}|{debit}|{credit}|{t.amount}|{t.ledger}|{t.code}|{int(t.flags)}|{pending}|{t.timeout}|"
+    text += meta
     return hashlib.blake2b(text.encode(), digest_size=16).digest()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -20,12 +20,19 @@ from ledger.domain import (
 )
 
 R = CreateTransferResult
-_NIL = UUID(int=0)
-_PHASE = TransferFlags.PENDING | TransferFlags.POST_PENDING_TRANSFER | TransferFlags.VOID_PENDING_TRANSFER
-_RESOLVE = TransferFlags.POST_PENDING_TRANSFER | TransferFlags.VOID_PENDING_TRANSFER
-_BALANCING = TransferFlags.BALANCING_DEBIT | TransferFlags.BALANCING_CREDIT
-_DMNEC = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
-_CMNED = AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
+# Plain ints: flag arithmetic on IntFlag members costs microseconds per transfer, and batches are large.
+_LINKED = int(TransferFlags.LINKED)
+_PENDING = int(TransferFlags.PENDING)
+_POST = int(TransferFlags.POST_PENDING_TRANSFER)
+_VOID = int(TransferFlags.VOID_PENDING_TRANSFER)
+_BALANCING_DEBIT = int(TransferFlags.BALANCING_DEBIT)
+_BALANCING_CREDIT = int(TransferFlags.BALANCING_CREDIT)
+_EXPIRE = int(TransferFlags.EXPIRE)
+_PHASE = _PENDING | _POST | _VOID
+_RESOLVE = _POST | _VOID
+_BALANCING = _BALANCING_DEBIT | _BALANCING_CREDIT
+_DMNEC = int(AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)
+_CMNED = int(AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS)
 
 
 @dataclass(slots=True)
@@ -50,12 +57,16 @@ class StoredTransfer:
     body: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """A transfer the batch created: the stored record (resolved fields, timestamp) and the body digest."""
+# A transfer the batch created: the stored record (resolved fields, timestamp) and the body digest.
+Accepted = StoredTransfer
 
-    transfer: Transfer
-    body: bytes
+
+def _stored(
+    t: Transfer, debit: UUID | None, credit: UUID | None, amount: int, ledger: int, code: int, now: datetime
+) -> Transfer:
+    return Transfer(
+        t.id, debit, credit, amount, ledger, code, t.flags, t.pending_id, t.timeout, t.metadata, now
+    )
 
 
 class Batch:
@@ -85,7 +96,7 @@ class Batch:
         chain_failed = False
         marks = (0, 0, 0, 0)
         for index, transfer in enumerate(transfers):
-            linked = bool(transfer.flags & TransferFlags.LINKED)
+            linked = bool(int(transfer.flags) & _LINKED)
             if chain_start is None:
                 chain_start = index
                 chain_failed = False
@@ -131,19 +142,20 @@ class Batch:
         self.touched.add(state.id)
 
     def _apply_one(self, t: Transfer, system: bool) -> TransferResult:
-        if t.id == _NIL:
+        if t.id.int == 0:
             return TransferResult(t.id, R.ID_MUST_NOT_BE_ZERO)
-        if t.flags & TransferFlags.EXPIRE and not system:
+        flags = int(t.flags)
+        if flags & _EXPIRE and not system:
             return TransferResult(t.id, R.RESERVED_FLAG)
         body = body_digest(t)
         stored = self.existing.get(t.id)
         if stored is not None:
             code = R.EXISTS if stored.body == body else R.EXISTS_WITH_DIFFERENT_FIELDS
             return TransferResult(t.id, code, stored.transfer if code is R.EXISTS else None)
-        phase = t.flags & _PHASE
+        phase = flags & _PHASE
         if phase and (phase & (phase - 1)):
             return TransferResult(t.id, R.FLAGS_ARE_MUTUALLY_EXCLUSIVE)
-        if t.flags & _BALANCING and t.flags & _RESOLVE:
+        if flags & _BALANCING and flags & _RESOLVE:
             return TransferResult(t.id, R.FLAGS_ARE_MUTUALLY_EXCLUSIVE)
         if type(t.amount) is not int:
             return TransferResult(t.id, R.AMOUNT_MUST_BE_AN_INTEGER)
@@ -151,27 +163,27 @@ class Batch:
             return TransferResult(t.id, R.AMOUNT_MUST_BE_POSITIVE)
         if t.amount > AMOUNT_MAX:
             return TransferResult(t.id, R.AMOUNT_TOO_LARGE)
-        outcome = self._resolve(t, system) if t.flags & _RESOLVE else self._create(t)
+        outcome = self._resolve(t, flags, system) if flags & _RESOLVE else self._create(t, flags)
         if isinstance(outcome, CreateTransferResult):
             return TransferResult(t.id, outcome)
-        stored_transfer = replace(outcome, timestamp=self.now)
-        self.accepted.append(Accepted(stored_transfer, body))
-        self.existing[t.id] = StoredTransfer(stored_transfer, body)
+        record = StoredTransfer(outcome, body)
+        self.accepted.append(record)
+        self.existing[t.id] = record
         self._created_undo.append(t.id)
-        return TransferResult(t.id, R.OK, stored_transfer)
+        return TransferResult(t.id, R.OK, outcome)
 
-    def _create(self, t: Transfer) -> Transfer | CreateTransferResult:
+    def _create(self, t: Transfer, flags: int) -> Transfer | CreateTransferResult:
         if t.pending_id is not None:
             return R.PENDING_ID_MUST_BE_ZERO
         if t.timeout < 0:
             return R.TIMEOUT_MUST_NOT_BE_NEGATIVE
-        if t.timeout and not t.flags & TransferFlags.PENDING:
+        if t.timeout and not flags & _PENDING:
             return R.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER
-        if t.debit_account_id is None or t.debit_account_id == _NIL:
+        if t.debit_account_id is None or t.debit_account_id.int == 0:
             return R.DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO
-        if t.credit_account_id is None or t.credit_account_id == _NIL:
+        if t.credit_account_id is None or t.credit_account_id.int == 0:
             return R.CREDIT_ACCOUNT_ID_MUST_NOT_BE_ZERO
-        if t.debit_account_id == t.credit_account_id:
+        if t.debit_account_id.int == t.credit_account_id.int:
             return R.ACCOUNTS_MUST_BE_DIFFERENT
         if t.amount == 0:
             return R.AMOUNT_MUST_NOT_BE_ZERO
@@ -190,9 +202,9 @@ class Batch:
         if t.ledger != dr.ledger:
             return R.LEDGER_MUST_MATCH
         amount = t.amount
-        if t.flags & TransferFlags.BALANCING_DEBIT:
+        if flags & _BALANCING_DEBIT:
             amount = min(amount, max(0, dr.credits_posted - dr.debits_posted - dr.debits_pending))
-        if t.flags & TransferFlags.BALANCING_CREDIT:
+        if flags & _BALANCING_CREDIT:
             amount = min(amount, max(0, cr.debits_posted - cr.credits_posted - cr.credits_pending))
         if amount == 0:
             return R.BALANCING_AMOUNT_IS_ZERO
@@ -206,16 +218,16 @@ class Batch:
             return R.EXCEEDS_DEBITS
         self._save(dr)
         self._save(cr)
-        if t.flags & TransferFlags.PENDING:
+        if flags & _PENDING:
             dr.debits_pending += amount
             cr.credits_pending += amount
         else:
             dr.debits_posted += amount
             cr.credits_posted += amount
-        return t if amount == t.amount else replace(t, amount=amount)
+        return _stored(t, t.debit_account_id, t.credit_account_id, amount, t.ledger, t.code, self.now)
 
-    def _resolve(self, t: Transfer, system: bool) -> Transfer | CreateTransferResult:
-        if t.pending_id is None or t.pending_id == _NIL:
+    def _resolve(self, t: Transfer, flags: int, system: bool) -> Transfer | CreateTransferResult:
+        if t.pending_id is None or t.pending_id.int == 0:
             return R.PENDING_ID_MUST_NOT_BE_ZERO
         if t.pending_id == t.id:
             return R.PENDING_ID_MUST_BE_DIFFERENT
@@ -225,7 +237,7 @@ class Batch:
         if stored is None:
             return R.PENDING_TRANSFER_NOT_FOUND
         p = stored.transfer
-        if not p.flags & TransferFlags.PENDING:
+        if not int(p.flags) & _PENDING:
             return R.PENDING_TRANSFER_NOT_PENDING
         if t.debit_account_id is not None and t.debit_account_id != p.debit_account_id:
             return R.PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID
@@ -235,7 +247,7 @@ class Batch:
             return R.PENDING_TRANSFER_HAS_DIFFERENT_LEDGER
         if t.code and t.code != p.code:
             return R.PENDING_TRANSFER_HAS_DIFFERENT_CODE
-        posting = bool(t.flags & TransferFlags.POST_PENDING_TRANSFER)
+        posting = bool(flags & _POST)
         if posting and t.amount > p.amount:
             return R.EXCEEDS_PENDING_TRANSFER_AMOUNT
         if not posting and t.amount not in (0, p.amount):
@@ -267,11 +279,4 @@ class Batch:
         kind = TransferKind.EXPIRE if system else (TransferKind.POST if posting else TransferKind.VOID)
         self.resolutions[p.id] = kind
         self._resolved_undo.append(p.id)
-        return replace(
-            t,
-            debit_account_id=p.debit_account_id,
-            credit_account_id=p.credit_account_id,
-            amount=amount,
-            ledger=p.ledger,
-            code=p.code,
-        )
+        return _stored(t, p.debit_account_id, p.credit_account_id, amount, p.ledger, p.code, self.now)

@@ -6,35 +6,24 @@ import hashlib
 from collections.abc import Iterable
 from uuid import UUID
 
-from ledger.domain import Balance, Transfer, TransferKind, metadata_json, to_micros
+from ledger.domain import Balance, Transfer, TransferKind, metadata_json
 
 
 def genesis(chain: int) -> bytes:
     return hashlib.sha256(f"cityblocks-ledger|genesis|{chain}".encode()).digest()
 
 
-def record_hash(previous: bytes, chain: int, pos: int, transfer: Transfer, body: bytes) -> bytes:
-    """Hash of one journal record over its stored content and the previous record's hash."""
-    assert transfer.timestamp is not None
-    text = "|".join(
-        (
-            str(chain),
-            str(pos),
-            transfer.id.hex,
-            transfer.debit_account_id.hex if transfer.debit_account_id else "",
-            transfer.credit_account_id.hex if transfer.credit_account_id else "",
-            str(transfer.amount),
-            transfer.pending_id.hex if transfer.pending_id else "",
-            str(transfer.ledger),
-            str(transfer.code),
-            str(int(transfer.flags)),
-            str(transfer.timeout),
-            str(to_micros(transfer.timestamp)),
-            body.hex(),
-            metadata_json(transfer.metadata) or "",
-        )
+def record_hash(previous: bytes, chain: int, pos: int, transfer: Transfer, body: bytes, ts: int) -> bytes:
+    """Hash of one journal record (`ts`: its timestamp in microseconds) chained to the previous hash."""
+    t = transfer
+    assert t.debit_account_id is not None and t.credit_account_id is not None
+    pending = t.pending_id.int if t.pending_id is not None else ""
+    meta = metadata_json(t.metadata) or "" if t.metadata else ""
+    text = (
+        f"{chain}|{pos}|{t.id.int}|{t.debit_account_id.int}|{t.credit_account_id.int}|{t.amount}|{pending}|"
+        f"{t.ledger}|{t.code}|{int(t.flags)}|{t.timeout}|{ts}|{meta}|"
     )
-    return hashlib.sha256(previous + text.encode()).digest()
+    return hashlib.sha256(previous + body + text.encode()).digest()
 
 
 def effect(transfer: Transfer, held: int) -> tuple[Balance, Balance]:

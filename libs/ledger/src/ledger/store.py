@@ -195,8 +195,11 @@ class LedgerSession:
             head = await backend.acquire_head()
             hashes: list[bytes] = []
             previous = head.hash
+            ts = to_micros(batch.now)
             for offset, item in enumerate(batch.accepted):
-                previous = record_hash(previous, head.chain, head.pos + 1 + offset, item.transfer, item.body)
+                previous = record_hash(
+                    previous, head.chain, head.pos + 1 + offset, item.transfer, item.body, ts
+                )
                 hashes.append(previous)
             states = [accounts[i] for i in sorted(batch.touched)]
             await backend.write(batch.accepted, hashes, states, head)

@@ -76,7 +76,7 @@ async def verify(conn: AsyncConnection) -> VerificationReport:
             report.journal_ok = False
             report.problem(f"chain {chain}: position {row.pos} where {expected_pos} was expected")
             expected_pos = row.pos
-        previous = record_hash(previous, row.chain, row.pos, transfer, stored.body)
+        previous = record_hash(previous, row.chain, row.pos, transfer, stored.body, row.ts)
         if previous != bytes(row.hash):
             report.journal_ok = False
             report.problem(f"chain {chain} position {row.pos}: hash mismatch (transfer {transfer.id})")
