@@ -168,7 +168,7 @@ class Pipeline:
         result["produce_events_per_s"] = round(count / (produced - start))
         return result
 
-    async def paced(self, rate: int, seconds: float, producers: int = 10) -> dict[str, Any]:
+    async def paced(self, rate: int, seconds: float, producers: int = 20) -> dict[str, Any]:
         since = self.emitted
         per_producer = rate / producers
         total = int(rate * seconds)
@@ -264,7 +264,7 @@ async def consumer_process(bootstrap: str, prefix: str, url: str) -> AsyncIterat
 async def bench_kafka(
     bootstrap: str, producer_url: str, consumer_url: str, count: int, seconds: float
 ) -> dict[str, Any]:
-    producer_engine = create_async_engine(producer_url, pool_size=12)
+    producer_engine = create_async_engine(producer_url, pool_size=24)
     consumer_engine = create_async_engine(consumer_url, pool_size=2)
     await create_tables(producer_engine)
     await create_tables(consumer_engine, applied_metadata)
@@ -376,6 +376,8 @@ def infrastructure(workdir: Path) -> Iterator[tuple[str, Any]]:
 
 
 async def run(args: argparse.Namespace, workdir: Path, bootstrap: str, cluster: Any) -> dict[str, Any]:
+    # The machine may be shared: the load average tells how much of it the run had.
+    load_at_start = round(os.getloadavg()[0], 2)
     inprocess = await bench_inprocess(workdir, args.events)
     suffix = uuid.uuid4().hex[:8]
     producer_url = await asyncio.to_thread(cluster.create_database, f"bench_producer_{suffix}")
@@ -385,6 +387,8 @@ async def run(args: argparse.Namespace, workdir: Path, bootstrap: str, cluster: 
     sustained, paced = kafka["sustained"], kafka["at_1000_per_s"]
     return {
         "events": args.events,
+        "load_average_1m_at_start": load_at_start,
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "inprocess_events_per_s": inprocess["sustained"]["events_per_s"],
         "inprocess_p50_ms_at_1000_per_s": inprocess["at_1000_per_s"]["p50_ms"],
         "inprocess_p99_ms_at_1000_per_s": inprocess["at_1000_per_s"]["p99_ms"],

@@ -245,6 +245,7 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         await self._worker.commit(revoked)
+        self._worker.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("%s: assigned %s", self._worker.subscription.group, sorted(assigned))
@@ -290,6 +291,12 @@ class _GroupWorker:
             return
         self.committed.update(offsets)
 
+    def forget(self, partitions: set[TopicPartition]) -> None:
+        """Drop what we knew of partitions we lost: another member may move them on before they come back."""
+        for tp in partitions:
+            self.processed.pop(tp, None)
+            self.committed.pop(tp, None)
+
     async def lag(self) -> int:
         total = 0
         per_topic: dict[str, int] = {}
@@ -299,7 +306,8 @@ class _GroupWorker:
                 continue
             done = self.committed.get(tp)
             if done is None:
-                done = await self.consumer.committed(tp) or 0
+                # Asked of the coordinator once per partition; afterwards our own commits are the truth.
+                done = self.committed[tp] = await self.consumer.committed(tp) or 0
             topic = self.bus.logical(tp.topic)
             per_topic[topic] = per_topic.get(topic, 0) + max(highwater - done, 0)
             total += max(highwater - done, 0)
