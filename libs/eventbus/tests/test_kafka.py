@@ -9,7 +9,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from contracts.envelope import Envelope
 from contracts.probe import ProbeRecorded
-from eventbus import KafkaBus, list_dead_letters
+from eventbus import Consumer, KafkaBus, list_dead_letters
 from eventbus.kafka import from_record, lag_gauge, to_headers, to_value
 
 
@@ -119,3 +119,30 @@ async def test_consumer_lag_is_exported_per_group_and_topic(kafka_harness: Any) 
 
 async def _lag_is(harness: Any, value: int) -> bool:
     return bool((await harness.bus.lag()).get(harness.group) == value)
+
+
+@pytest.mark.kafka
+async def test_members_of_one_group_share_the_partitions_and_hand_them_over(kafka_harness: Any) -> None:
+    harness = kafka_harness
+    first: KafkaBus = harness.bus
+    second = KafkaBus(first.bootstrap_servers, "eventbus-tests-2", topic_prefix=first.topic_prefix)
+    subscriptions = {ProbeRecorded: harness.apply_probe}
+    Consumer(harness.group, harness.uow_factory, second, subscriptions, max_attempts=3, backoff=0.01)
+    await harness.start()
+    await second.start()
+    try:
+        await first.publish([probe_envelope(f"m{seq % 6}", seq) for seq in range(60)])
+        await harness.eventually(lambda: _applied_total(harness, 60))
+    finally:
+        await second.stop()
+    await first.publish([probe_envelope(f"m{seq % 6}", seq) for seq in range(60, 120)])
+
+    await harness.eventually(lambda: _applied_total(harness, 120))
+    for stream in range(6):
+        assert await harness.applied(f"m{stream}") == list(range(stream, 120, 6))
+
+
+async def _applied_total(harness: Any, count: int) -> bool:
+    total = sum([len(await harness.applied(f"m{stream}")) for stream in range(6)])
+    assert total <= count
+    return total == count
