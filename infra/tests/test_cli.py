@@ -1,5 +1,6 @@
 """The `cityblocks` command line: what each command does when there is, or is not, something to run."""
 
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ def var_dir() -> Iterator[Path]:
     runner.invoke(app, ["down", "--var-dir", str(folder)])
     runner.invoke(app, ["kafka", "stop", "--var-dir", str(folder)])
     runner.invoke(app, ["postgres", "stop", "--var-dir", str(folder)])
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_run_serves_the_embedded_platform_with_the_given_options(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -52,7 +53,9 @@ def test_up_starts_each_service_on_its_database_and_the_broker_and_down_stops_al
         assert asyncio.run(current_database(env["PROBE_DATABASE_URL"])) == "probe_service"
         pids = json.loads(run.state_file.read_text())["services"]
     finally:
-        assert down(var_dir, Progress())
+        stopped = down(var_dir, Progress())
+        shutil.rmtree(var_dir, ignore_errors=True)
+    assert stopped
     assert not pid_alive(pids["probe-service"], "uvicorn")
     assert run.broker is not None and run.broker.running_pid() is None
     assert run.cluster is not None and not run.cluster.is_running()

@@ -61,6 +61,8 @@ class KafkaBroker:
     ) -> None:
         self.version = version
         self.cache_dir = (cache_dir or default_cache_dir()) / version
+        # A folder made here is ours to delete on stop; one handed in belongs to the caller.
+        self._owns_data_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="cityblocks-kafka-"))
         self.port = port or free_port()
         self.heap = heap
@@ -146,6 +148,8 @@ class KafkaBroker:
             self._process.wait(timeout=5)
             self._process = None
         self.pid_file.unlink(missing_ok=True)
+        if self._owns_data_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def _java(self, libs: Path) -> list[str]:
         return ["java", "-cp", f"{libs}/*"]

@@ -52,6 +52,8 @@ class PostgresCluster:
         user: str = "postgres",
         progress: Progress | None = None,
     ) -> None:
+        # A folder made here is ours to delete on stop; one handed in belongs to the caller.
+        self._owns_data_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="cityblocks-pg-"))
         self.port = port or free_port()
         self.host = "127.0.0.1"
@@ -75,6 +77,7 @@ class PostgresCluster:
         cluster.durable = True
         cluster._progress = lambda _message: None
         cluster._managed = False
+        cluster._owns_data_dir = False
         return cluster
 
     @classmethod
@@ -138,9 +141,11 @@ class PostgresCluster:
             return
         bin_dir = find_bin_dir()
         pgdata = self.data_dir / "data"
-        if bin_dir is None or not (pgdata / "postmaster.pid").exists():
-            return
-        self._run(_server_owner(), [str(bin_dir / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(pgdata)])
+        if bin_dir is not None and (pgdata / "postmaster.pid").exists():
+            command = [str(bin_dir / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(pgdata)]
+            self._run(_server_owner(), command)
+        if self._owns_data_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def is_running(self) -> bool:
         return (self.data_dir / "data" / "postmaster.pid").exists()
