@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from contracts.base import Event
 from contracts.envelope import Envelope
 from contracts.probe import ProbeRecorded
-from eventbus import Consumer, KafkaBus, list_dead_letters
+from eventbus import Consumer, Handler, KafkaBus, list_dead_letters
 from eventbus.kafka import from_record, lag_gauge, to_headers, to_value
 
 
@@ -126,7 +127,7 @@ async def test_members_of_one_group_share_the_partitions_and_hand_them_over(kafk
     harness = kafka_harness
     first: KafkaBus = harness.bus
     second = KafkaBus(first.bootstrap_servers, "eventbus-tests-2", topic_prefix=first.topic_prefix)
-    subscriptions = {ProbeRecorded: harness.apply_probe}
+    subscriptions: dict[type[Event], Handler] = {ProbeRecorded: harness.apply_probe}
     Consumer(harness.group, harness.uow_factory, second, subscriptions, max_attempts=3, backoff=0.01)
     await harness.start()
     await second.start()
