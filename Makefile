@@ -4,8 +4,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export PATH := $(HOME)/.local/bin:$(PATH)
 
-# CI must not change the lock behind our back; locally a stale lock is simply refreshed.
-SYNC_FLAGS := $(if $(CI),--locked,)
+# Locally a stale lock is refreshed; in CI .ci/run has checked and synced it already, so install exactly that.
+SYNC_FLAGS := $(if $(CI),--frozen,)
 # make test TIERS="not kafka and not postgres" selects tiers by marker; PYTEST_ARGS adds anything else.
 TIERS ?=
 PYTEST_ARGS ?=
