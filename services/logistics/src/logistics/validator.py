@@ -167,8 +167,8 @@ def _stop(
 def _loads(orders: dict[str, Order], vehicle: Vehicle, route: Route) -> list[Violation]:
     """Deliveries without a pickup on the route were loaded at the start; pickups add, deliveries remove."""
     found = []
-    picked = {s.order_id for s in route.stops if s.kind is StopKind.PICKUP}
     open_stops = [s for s in route.stops if not s.completed and s.order_id in orders]
+    picked = {s.order_id for s in open_stops if s.kind is StopKind.PICKUP}
     kg = sum(
         orders[s.order_id].weight_kg
         for s in open_stops

@@ -11,9 +11,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2, routing_parameters_pb2
 
 Interval = tuple[int, int]
+NEIGHBOURHOOD = 150
+LARGE = 600
 
 
 @dataclass(frozen=True)
@@ -275,19 +277,42 @@ def _gaps(intervals: Sequence[Interval], lo: int, hi: int) -> list[Interval]:
     return [(a, b) for a, b in gaps if a <= b]
 
 
-def _parameters(settings: SolverSettings, seconds: float) -> pywrapcp.DefaultRoutingSearchParameters:
+def _parameters(
+    settings: SolverSettings, seconds: float, nodes: int
+) -> pywrapcp.DefaultRoutingSearchParameters:
     parameters = pywrapcp.DefaultRoutingSearchParameters()
-    parameters.first_solution_strategy = getattr(
-        routing_enums_pb2.FirstSolutionStrategy, settings.first_solution.value
-    )
+    if nodes > NEIGHBOURHOOD:
+        # Insertion over every pair of nodes is quadratic: on large instances consider close neighbours only.
+        ratio = NEIGHBOURHOOD / nodes
+        parameters.global_cheapest_insertion_first_solution_parameters.neighbors_ratio = ratio
+        parameters.global_cheapest_insertion_first_solution_parameters.min_neighbors = 20
+        parameters.global_cheapest_insertion_ls_operator_parameters.neighbors_ratio = ratio
+        parameters.global_cheapest_insertion_ls_operator_parameters.min_neighbors = 20
+        parameters.ls_operator_neighbors_ratio = ratio
+        parameters.ls_operator_min_neighbors = 20
+    # Insertion over a large fleet takes seconds per hundred visits; savings builds a start far sooner.
+    first = FirstSolution.SAVINGS if nodes > LARGE else settings.first_solution
+    parameters.first_solution_strategy = getattr(routing_enums_pb2.FirstSolutionStrategy, first.value)
     parameters.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
     parameters.guided_local_search_lambda_coefficient = settings.guided_local_search_lambda
     if settings.iterated_local_search:
-        parameters.use_iterated_local_search = True
+        _ruin_and_recreate(parameters)
     parameters.time_limit.FromMilliseconds(max(1, int(seconds * 1000)))
     if settings.deterministic:
         parameters.solution_limit = settings.solution_limit
     return parameters
+
+
+def _ruin_and_recreate(parameters: routing_parameters_pb2.RoutingSearchParameters) -> None:
+    """Iterated local search: remove strings of nearby visits (SISR), reinsert them, accept by annealing."""
+    parameters.use_iterated_local_search = True
+    parameters.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
+    ils = parameters.iterated_local_search_parameters
+    ruin = ils.ruin_recreate_parameters.ruin_strategies.add()
+    ruin.sisr.max_removed_sequence_size = 10
+    ruin.sisr.avg_num_removed_visits = 10
+    ruin.sisr.bypass_factor = 0.01
+    ils.reference_solution_acceptance_strategy.simulated_annealing.automatic_temperatures = True
 
 
 class _Search:
@@ -318,7 +343,7 @@ class _Search:
         fixed_costs: bool = True,
     ) -> Solution | None:
         model = _Model(self.problem, vehicles, fixed_costs)
-        parameters = _parameters(self.settings, max(0.05, seconds))
+        parameters = _parameters(self.settings, max(0.05, seconds), len(self.problem.nodes))
         model.routing.CloseModelWithParameters(parameters)
         routing = model.routing
 
@@ -375,10 +400,13 @@ def solve(
 def _classic(search: _Search, hint: Sequence[Sequence[int]] | None) -> Solution | None:
     """Fewest vehicles first: construct, remove routes one by one, then polish distance on the survivors."""
     total = search.settings.time_limit_s
-    best = search.run(range(len(search.problem.vehicles)), total * 0.3, "construct", hint)
+    large = len(search.problem.nodes) > LARGE
+    best = search.run(
+        range(len(search.problem.vehicles)), total * (0.5 if large else 0.25), "construct", hint
+    )
     if best is None:
         return None
-    best = _eliminate_routes(search, best, deadline=total * 0.75)
+    best = _eliminate_routes(search, best, deadline=total * 0.6)
     used = [v for v, route in enumerate(best.routes) if route]
     if search.remaining() > 0.1 and not search.cancel.is_set():
         polished = search.run(used, search.remaining(), "polish", best.routes, fixed_costs=False)
@@ -402,6 +430,8 @@ def _eliminate_routes(search: _Search, best: Solution, deadline: float) -> Solut
             best, failures = attempt, set()
         else:
             failures.add(victim)
+            if len(failures) >= 2:
+                break
     return best
 
 
@@ -434,14 +464,17 @@ def route_distance(problem: RoutingProblem, solution: Solution) -> int:
 
 
 def _variant(settings: SolverSettings, i: int) -> SolverSettings:
-    """The first search keeps the settings; the others start differently and weigh penalties differently."""
+    """The first search keeps the settings; the second runs one uninterrupted guided search (for the
+    classic objective: fixed vehicle costs only, often better on distance); a third starts differently."""
     settings = replace(settings, parallel_searches=1)
     if i % 3 == 1:
+        if settings.minimise_vehicles:
+            return replace(settings, minimise_vehicles=False)
+        return replace(settings, first_solution=FirstSolution.LOCAL_CHEAPEST_INSERTION)
+    if i % 3 == 2:
         return replace(
             settings, first_solution=FirstSolution.LOCAL_CHEAPEST_INSERTION, guided_local_search_lambda=0.2
         )
-    if i % 3 == 2:
-        return replace(settings, first_solution=FirstSolution.SAVINGS, guided_local_search_lambda=0.05)
     return settings
 
 
