@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Mapping, Sequence
@@ -317,33 +318,39 @@ class _GroupWorker:
 
     async def _run(self) -> None:
         while True:
-            batches = await self.consumer.getmany(
-                timeout_ms=self.bus._poll_timeout_ms, max_records=self.bus._fetch_max_records
-            )
+            try:
+                batches = await self.consumer.getmany(
+                    timeout_ms=self.bus._poll_timeout_ms, max_records=self.bus._fetch_max_records
+                )
+            except KafkaError:
+                log.exception("%s: fetch failed; retrying", self.subscription.group)
+                await asyncio.sleep(self.bus._retry_delay)
+                continue
             if not batches:
                 continue
-            if await self._deliver(batches):
+            try:
+                await self._deliver(batches)
+            except Exception:
+                # Nothing of the batch is committed: fetch it again after a pause (the inbox absorbs repeats).
+                log.exception("%s: delivery failed; fetching the batch again", self.subscription.group)
                 for tp, records in batches.items():
-                    self.processed[tp] = records[-1].offset + 1
-                await self.commit(set(batches))
+                    self.consumer.seek(tp, records[0].offset)
+                await asyncio.sleep(self.bus._retry_delay)
+                continue
+            for tp, records in batches.items():
+                self.processed[tp] = records[-1].offset + 1
+            await self.commit(set(batches))
+            with contextlib.suppress(KafkaError):
                 await self.lag()
 
-    async def _deliver(self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> bool:
+    async def _deliver(self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
         envelopes: list[Envelope] = []
         for records in batches.values():
             for record in records:
                 envelope = await self._read(record)
                 if envelope is not None:
                     envelopes.append(envelope)
-        try:
-            await _deliver(self.subscription, envelopes)
-        except Exception:
-            log.exception("%s: delivery failed; fetching the batch again", self.subscription.group)
-            for tp, records in batches.items():
-                self.consumer.seek(tp, records[0].offset)
-            await asyncio.sleep(self.bus._retry_delay)
-            return False
-        return True
+        await _deliver(self.subscription, envelopes)
 
     async def _read(self, record: ConsumerRecord[bytes, bytes]) -> Envelope | None:
         """The record's envelope, or None after sending an unreadable record to the DLQ topic."""
