@@ -24,7 +24,16 @@ from logistics.domain import (
     VehicleState,
 )
 from logistics.instances import load_instance, routing_problem
-from logistics.solver import FirstSolution, Progress, SolverSettings, solve
+from logistics.routing import haversine_matrix
+from logistics.solver import (
+    FirstSolution,
+    PlanningSettings,
+    Progress,
+    SolverSettings,
+    layout,
+    plan_in_thread,
+    solve,
+)
 from logistics.validator import validate_plan, validate_vrptw
 
 EAST = GeoPoint(50.9330, 5.3600)
@@ -204,3 +213,12 @@ def test_r101_gets_a_feasible_plan_from_an_insertion_start(vrp_data: Path) -> No
     routes = [list(r) for r in solution.routes if r]
     assert validate_vrptw(instance, routes) == []
     assert solution.seconds_to_first_solution is not None and solution.seconds_to_first_solution < 1
+
+
+async def test_planning_runs_off_the_event_loop(hasselt: SimpleNamespace) -> None:
+    request = hasselt.request(hasselt.order("o1", EAST), vehicles=(hasselt.van("v1"),))
+    profile = request.vehicles[0].speed_profile
+    matrices = {profile.name: haversine_matrix(layout(request).points, profile)}
+    settings = PlanningSettings(time_limit_s=0.3, deterministic=True)
+    plan = await plan_in_thread(request, matrices, settings)
+    assert valid(request, plan).routes[0].stops[0].order_id == "o1"

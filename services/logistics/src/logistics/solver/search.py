@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import multiprocessing
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -481,11 +482,22 @@ def _variant(settings: SolverSettings, i: int) -> SolverSettings:
 def _solve_in_processes(problem: RoutingProblem, settings: SolverSettings) -> Solution:
     """Differently configured searches side by side, one per core; the best plan wins."""
     variants = [_variant(settings, i) for i in range(settings.parallel_searches)]
-    with ProcessPoolExecutor(max_workers=len(variants)) as pool:
-        futures = [pool.submit(solve, problem, variant) for variant in variants]
+    # Forking is fast but unsafe once other threads exist (a running service): then spawn.
+    context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "spawn")
+    with ProcessPoolExecutor(max_workers=len(variants), mp_context=context) as pool:
+        started = time.time()
+        futures = [pool.submit(_solve_until, problem, variant, started) for variant in variants]
         solutions = [f.result() for f in futures if f.exception() is None]
     if not solutions:
         raise NoSolution("no plan found within the time limit")
     best = min(solutions, key=lambda s: _rank(problem, s))
     first = min(s.seconds_to_first_solution for s in solutions if s.seconds_to_first_solution is not None)
     return replace(best, seconds_to_first_solution=first)
+
+
+def _solve_until(problem: RoutingProblem, settings: SolverSettings, started: float) -> Solution:
+    """In a worker process: starting took time, which counts against the time limit and the first solution."""
+    late = time.time() - started
+    solution = solve(problem, replace(settings, time_limit_s=max(0.5, settings.time_limit_s - late)))
+    first = solution.seconds_to_first_solution
+    return replace(solution, seconds_to_first_solution=None if first is None else first + late)
