@@ -123,7 +123,9 @@ def up(var_dir: VarDir = Path("var")) -> None:
         typer.echo("No service has an app yet (cityblocks.services.SERVICES is empty): nothing to start.")
         return
     distributed = DistributedRun(entries, var_dir, Progress())
-    signal.signal(signal.SIGTERM, _interrupt)
+    # Both signals stop everything; SIGINT is set explicitly because a shell may start us with it ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     try:
         distributed.start()
         typer.echo("CityBlocks distributed:")
