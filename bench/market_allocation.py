@@ -37,20 +37,17 @@ def generate_day(
     segments = plan.segments()
     free_segments = [list(segment) for segment in segments]
     requests = []
-    per_trader = preferences / traders
+    holders = [rng.random() < holder_share for _ in range(traders)]
+    movers = [holder and rng.random() < 0.1 for holder in holders]
+    per_trader = preferences / max(1, sum(not h or m for h, m in zip(holders, movers, strict=True)))
     for n in range(traders):
-        holder = rng.random() < holder_share
-        own = _own_stalls(rng, free_segments) if holder else ()
+        own = _own_stalls(rng, free_segments) if holders[n] else ()
         wanted = rng.choices((1, 2, 3), weights=(55, 30, 15))[0]
         minimum = 2 if wanted >= 2 and rng.random() < 0.2 else 1
         needs = _needs(rng)
         spec = rng.choice(SPECIALISATIONS) if rng.random() < 0.7 else None
-        wants_move = bool(own) and rng.random() < 0.1
-        count = (
-            0
-            if own and not wants_move
-            else max(0, round(rng.gauss(per_trader / (1 - holder_share * 0.9), 4)))
-        )
+        wants_move = bool(own) and movers[n]
+        count = 0 if own and not wants_move else max(0, round(rng.gauss(per_trader, 4)))
         requests.append(
             DayRequest(
                 trader_id=f"t{n:04d}",
@@ -139,7 +136,7 @@ def _preferences(
         return ()
     # Traders like an area of the market: a few neighbouring segments around a favourite one.
     centre = rng.randrange(len(segments))
-    area = [n for s in range(max(0, centre - 3), min(len(segments), centre + 4)) for n in segments[s]]
+    area = [n for s in range(max(0, centre - 4), min(len(segments), centre + 5)) for n in segments[s]]
     return tuple(rng.sample(area, min(count, len(area))))
 
 
@@ -149,6 +146,9 @@ def run_case(source: DayAllocationInput) -> dict[str, object]:
     seconds = time.perf_counter() - started
     greedy = allocate_greedy(source)
     return {
+        "stalls": len(source.plan.stalls),
+        "traders": len(source.requests),
+        "preferences": sum(len(request.preferred_stalls) for request in source.requests),
         "seconds": round(seconds, 3),
         "optimal": result.optimal,
         "applicants_placed": _placed(result),

@@ -254,7 +254,7 @@ def test_withdrawal_is_recorded_once() -> None:
 def test_preference_points_fall_with_rank() -> None:
     request = DayRequest("t", preferred_stalls=tuple(str(n) for n in range(1, 13)))
     assert preference_points(request, ("1",)) == 10
-    assert preference_points(request, ("2", "12")) == 9 + 1
+    assert preference_points(request, ("2", "12")) == 9
     assert preference_points(request, ("99",)) == 0
 
 

@@ -482,9 +482,12 @@ class AllocationResult:
 
 
 def preference_points(request: DayRequest, stalls: Iterable[str]) -> int:
-    """Points for the preferred stalls in a run: 10 for a first choice down to 1 from the tenth on."""
+    """How well a place meets the wishes: 10 for a first choice down to 1 from the tenth on, 0 for none.
+
+    A place counts by its best preferred stall, so a trader with three stalls does not weigh three times.
+    """
     rank = {number: index for index, number in enumerate(request.preferred_stalls)}
-    return sum(max(1, 10 - rank[number]) for number in stalls if number in rank)
+    return max((max(1, 10 - rank[number]) for number in stalls if number in rank), default=0)
 
 
 def priority_order(requests: Sequence[DayRequest], regulation: Regulation, seed: int) -> tuple[str, ...]:

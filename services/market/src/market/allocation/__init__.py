@@ -9,7 +9,7 @@ from dataclasses import replace
 from market.allocation.explain import build_result
 from market.allocation.problem import build_problem
 from market.allocation.solver import solve
-from market.allocation.walk import State, grow_in_rounds, place_in_order
+from market.allocation.walk import State, grow_in_rounds, place_in_order, relocate, repair_priorities
 from market.domain import AllocationResult, DayAllocationInput, DayRequest, preference_points
 
 __all__ = ["allocate", "release_round"]
@@ -28,8 +28,11 @@ def allocate(source: DayAllocationInput) -> AllocationResult:
 
 
 def _fill_gaps(state: State) -> None:
-    """Pruned candidates can miss a free run; a last walk makes sure nobody is left out while one is free."""
+    """Local repairs for what pruned candidates or a time limit left: each only improves the objectives."""
+    repair_priorities(state)
     place_in_order(state, state.problem.traders)
+    grow_in_rounds(state)
+    relocate(state)
     grow_in_rounds(state)
 
 

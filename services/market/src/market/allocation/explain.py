@@ -58,7 +58,9 @@ def build_result(state: State, *, solver: str, optimal: bool) -> AllocationResul
         order=tuple(t.request.trader_id for t in problem.traders),
         placed_per_group=dict(sorted(placed.items())),
         stalls_given=sum(len(run) for run in state.runs.values()),
-        preference_score=sum(problem.points(problem.traders[r], run) for r, run in state.runs.items()),
+        preference_score=sum(
+            problem.location_points(problem.traders[r], run) for r, run in state.runs.items()
+        ),
         explanations=explanations,
         solver=solver,
     )

@@ -12,7 +12,6 @@ from market.domain import (
     DayRequest,
     Stall,
     StallFeature,
-    preference_points,
     priority_order,
 )
 
@@ -68,12 +67,15 @@ class Problem:
     def run_numbers(self, run: Iterable[int]) -> tuple[str, ...]:
         return tuple(self.numbers[i] for i in run)
 
-    def points(self, trader: Trader, run: Run) -> int:
-        return preference_points(trader.request, self.run_numbers(run))
+    def stall_points(self, trader: Trader, run: Run) -> int:
+        """Preference points of every stall in the run: the last tie-break, for which extra stalls."""
+        ranks = trader.preferred
+        return sum(max(1, 10 - ranks[i]) for i in run if i in ranks)
 
     def location_points(self, trader: Trader, run: Run) -> int:
-        """How good the place is for the trader: the points of its best preferred stall."""
-        return max((self.points(trader, (i,)) for i in run), default=0)
+        """The domain's `preference_points` on stall indices: the points of the best preferred stall."""
+        ranks = trader.preferred
+        return max((max(1, 10 - ranks[i]) for i in run if i in ranks), default=0)
 
     def is_special_match(self, trader: Trader, run: Run) -> bool:
         return not self.matches[trader.rank].isdisjoint(run)

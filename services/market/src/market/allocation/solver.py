@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
@@ -17,7 +17,7 @@ from market.allocation.walk import State, greedy_state, grow_in_rounds
 log = logging.getLogger(__name__)
 
 SOLVER_SEED = 20240401
-PLACEMENT_SHARE = 0.4
+PLACEMENT_SHARE = 0.2
 # Measured on the 2-core reference machine: a unit of CP-SAT deterministic time took about 4.5 s of wall time.
 SECONDS_PER_DETERMINISTIC_UNIT = 4.5
 
@@ -78,12 +78,10 @@ class _Model:
             if len(stall_vars) > 1:
                 self.model.add_at_most_one(stall_vars)
         for spec, terms in by_spec.items():
-            self.model.add(sum(n * v for n, v in terms) <= problem.quota_cap[spec])
-
-    def hint(self, chosen: Mapping[int, Run]) -> None:
-        for rank, pairs in self.vars.items():
-            for run, var in pairs:
-                self.model.add_hint(var, run == chosen.get(rank))
+            self.model.add(
+                cp_model.LinearExpr.weighted_sum([v for _, v in terms], [n for n, _ in terms])
+                <= problem.quota_cap[spec]
+            )
 
     def special_count(self) -> cp_model.LinearExpr:
         problem = self.problem
@@ -98,33 +96,48 @@ class _Model:
             cp_model.LinearExpr.constant(0),
         )
 
-    def solve(self, time_limit_s: float) -> tuple[dict[int, Run], bool]:
+    def maximise(self, value: Callable[[int, Run], int]) -> None:
+        self.value = value
+        terms = [(var, value(rank, run)) for rank, pairs in self.vars.items() for run, var in pairs]
+        self.model.maximize(cp_model.LinearExpr.weighted_sum([v for v, _ in terms], [c for _, c in terms]))
+
+    def solve(self, time_limit_s: float, fallback: Mapping[int, Run]) -> tuple[dict[int, Run], bool]:
+        """The best solution found, or `fallback` (a feasible solution) when the search found nothing better.
+
+        The fallback is not given as a hint: with a complete hint CP-SAT first spends most of a short budget
+        re-deriving it, while its own LP-guided search from scratch finds a better solution within a fraction.
+        """
         solver = cp_model.CpSolver()
         # Presolve weakens the LP bound on this set-packing model; one worker keeps the result reproducible.
         solver.parameters.cp_model_presolve = False
         solver.parameters.num_workers = 1
         solver.parameters.random_seed = SOLVER_SEED
-        # The deterministic limit makes a time-limited result reproducible; the wall limit guards overload.
+        # The deterministic limit makes a time-limited result reproducible; the wall limit still holds when
+        # the machine is so loaded that the deterministic budget would overrun it.
         solver.parameters.max_deterministic_time = time_limit_s / SECONDS_PER_DETERMINISTIC_UNIT
-        solver.parameters.max_time_in_seconds = time_limit_s * 1.5
+        solver.parameters.max_time_in_seconds = time_limit_s
         status = solver.solve(self.model)
         log.debug(
-            "cp-sat %s in %.2fs (deterministic %.2f): objective %s, bound %s, %d variables",
+            "cp-sat %s in %.2fs (deterministic %.2f): objective %s, bound %s, fallback %s, %d variables",
             solver.status_name(status),
             solver.wall_time,
             solver.deterministic_time,
             solver.objective_value,
             solver.best_objective_bound,
+            self.total(fallback),
             sum(len(p) for p in self.vars.values()),
         )
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            raise RuntimeError(
-                f"allocation model has no solution within the time limit ({solver.status_name(status)})"
-            )
+            return dict(fallback), False
         chosen = {
             rank: run for rank, pairs in self.vars.items() for run, var in pairs if solver.boolean_value(var)
         }
+        if self.total(chosen) < self.total(fallback):
+            return dict(fallback), False
         return chosen, status == cp_model.OPTIMAL
+
+    def total(self, chosen: Mapping[int, Run]) -> int:
+        return sum(self.value(rank, run) for rank, run in chosen.items() if rank in self.vars)
 
 
 def _placement(
@@ -140,17 +153,20 @@ def _placement(
     runs = {rank: options for rank, options in runs.items() if options}
     model = _Model(problem, runs)
     weights, special_weight = _placement_weights([problem.traders[rank] for rank in runs])
-    objective: list[cp_model.LinearExpr] = []
     for rank, pairs in model.vars.items():
+        if problem.traders[rank].role is Role.HOLDER:
+            model.model.add_exactly_one(var for _, var in pairs)
+        else:
+            model.model.add_at_most_one(var for _, var in pairs)
+
+    def value(rank: int, run: Run) -> int:
         trader = problem.traders[rank]
         if trader.role is Role.HOLDER:
-            model.model.add_exactly_one(var for _, var in pairs)
-            continue
-        model.model.add_at_most_one(var for _, var in pairs)
-        objective.extend(weights[rank] * var for _, var in pairs)
-    model.model.maximize(special_weight * model.special_count() + sum(objective))
-    model.hint(start_runs)
-    chosen, optimal = model.solve(time_limit_s)
+            return 0
+        return weights[rank] + special_weight * problem.is_special_match(trader, run)
+
+    model.maximise(value)
+    chosen, optimal = model.solve(time_limit_s, start_runs)
     return chosen, optimal, sum(len(p) for p in model.vars.values())
 
 
@@ -197,15 +213,14 @@ def _expansion(
     model.model.add(model.special_count() >= special)
     size_weight = _size_weights(problem, runs)
     place_weight = 1 + size_weight[max(size_weight)] * len(runs) + _points_bound(problem, runs)
-    objective: list[cp_model.LinearExpr] = []
-    for rank, pairs in model.vars.items():
+
+    def value(rank: int, run: Run) -> int:
         trader = problem.traders[rank]
-        for run, var in pairs:
-            place = place_weight * problem.location_points(trader, run)
-            objective.append((place + size_weight[len(run)] + problem.points(trader, run)) * var)
-    model.model.maximize(sum(objective))
-    model.hint(hint.runs)
-    chosen, optimal = model.solve(time_limit_s)
+        place = place_weight * problem.location_points(trader, run)
+        return place + size_weight[len(run)] + problem.stall_points(trader, run)
+
+    model.maximise(value)
+    chosen, optimal = model.solve(time_limit_s, hint.runs)
     return chosen, optimal, sum(len(p) for p in model.vars.values())
 
 
@@ -227,6 +242,6 @@ def _size_weights(problem: Problem, runs: Mapping[int, Sequence[Run]]) -> dict[i
 
 def _points_bound(problem: Problem, runs: Mapping[int, Sequence[Run]]) -> int:
     return sum(
-        max((problem.points(problem.traders[r], run) for run in options), default=0)
+        max((problem.stall_points(problem.traders[r], run) for run in options), default=0)
         for r, options in runs.items()
     )

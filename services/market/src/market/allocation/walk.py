@@ -57,9 +57,9 @@ def move_holders(state: State) -> None:
         if not trader.moves:
             continue
         options = [run for run in trader.moves if state.taken.isdisjoint(run)]
-        current = state.problem.points(trader, state.runs[trader.rank])
-        best = max(options, key=lambda run: state.problem.points(trader, run), default=None)
-        if best is not None and state.problem.points(trader, best) > current:
+        current = state.problem.stall_points(trader, state.runs[trader.rank])
+        best = max(options, key=lambda run: state.problem.stall_points(trader, run), default=None)
+        if best is not None and state.problem.stall_points(trader, best) > current:
             state.place(trader, best)
 
 
@@ -76,7 +76,14 @@ def best_free_run(state: State, trader: Trader, length: int, *, must_match: bool
         if state.quota_allows(trader, run) and (not must_match or not matches.isdisjoint(run))
     ]
     if preferred:
-        return max(preferred, key=lambda run: (problem.points(trader, run), -run[0]))
+        return max(
+            preferred,
+            key=lambda run: (
+                problem.location_points(trader, run),
+                problem.stall_points(trader, run),
+                -run[0],
+            ),
+        )
     if must_match:
         candidates: Iterable[Run] = (
             run for stall in sorted(matches & free) for run in problem.windows_through(stall, free, length)
@@ -135,7 +142,7 @@ def grow_in_rounds(state: State) -> None:
                 r for r in problem.grown(run, state.free_for(trader)) if state.quota_allows(trader, r, run)
             ]
             if options:
-                state.place(trader, max(options, key=lambda r: (problem.points(trader, r), -r[0])))
+                state.place(trader, max(options, key=lambda r: (problem.stall_points(trader, r), -r[0])))
 
 
 def greedy_state(problem: Problem) -> State:
@@ -143,3 +150,84 @@ def greedy_state(problem: Problem) -> State:
     move_holders(state)
     place_in_order(state, problem.traders)
     return state
+
+
+def repair_priorities(state: State) -> None:
+    """Let a waiting trader take the run of one placed trader with less right to it, as often as that helps.
+
+    Only the placement solve's time limit can leave such a pair; each swap strictly improves the placement
+    objective, so the loop ends.
+    """
+    problem = state.problem
+    changed = True
+    while changed:
+        changed = False
+        for trader in problem.traders:
+            if trader.rank in state.runs or trader.role not in (Role.APPLICANT, Role.DISPLACED):
+                continue
+            displaced = _displace(state, trader)
+            if displaced is not None:
+                run = best_free_run(state, displaced, displaced.min_len)
+                if run is not None:
+                    state.place(displaced, run)
+                changed = True
+
+
+def _displace(state: State, trader: Trader) -> Trader | None:
+    problem = state.problem
+    owner = {stall: rank for rank, run in state.runs.items() for stall in run}
+    for run in problem.windows(trader.usable, trader.min_len):
+        holders = {owner[i] for i in run if i in owner}
+        if len(holders) != 1:
+            continue
+        other = problem.traders[holders.pop()]
+        if other.role is Role.HOLDER or not _outranks(state, trader, run, other):
+            continue
+        old = state.runs[other.rank]
+        state.remove(other)
+        if state.quota_allows(trader, run):
+            state.place(trader, run)
+            return other
+        state.place(other, old)
+    return None
+
+
+def _outranks(state: State, trader: Trader, run: Run, other: Trader) -> bool:
+    """Special stalls to matching traders first, then priority group, then rank."""
+    problem = state.problem
+    mine = problem.is_special_match(trader, run)
+    theirs = problem.is_special_match(other, state.runs[other.rank])
+    if mine != theirs:
+        return mine
+    return (trader.request.priority_group, trader.rank) < (other.request.priority_group, other.rank)
+
+
+def relocate(state: State) -> None:
+    """Move placed traders to free runs that are better for them: place, then size, then points."""
+    problem = state.problem
+    for trader in problem.traders:
+        current = state.runs.get(trader.rank)
+        if current is None or trader.role is Role.HOLDER or not trader.preferred:
+            continue
+        room = state.free_for(trader) | frozenset(current)
+        best, best_value = current, _value(problem, trader, current)
+        matching = problem.is_special_match(trader, current)
+        for length in range(trader.min_len, trader.max_len + 1):
+            for stall in trader.preferred:
+                if stall not in room:
+                    continue
+                for run in problem.windows_through(stall, room, length):
+                    value = _value(problem, trader, run)
+                    fits = state.quota_allows(trader, run, current)
+                    if (
+                        value > best_value
+                        and fits
+                        and (problem.is_special_match(trader, run) or not matching)
+                    ):
+                        best, best_value = run, value
+        if best != current:
+            state.place(trader, best)
+
+
+def _value(problem: Problem, trader: Trader, run: Run) -> tuple[int, int, int]:
+    return problem.location_points(trader, run), len(run), problem.stall_points(trader, run)
