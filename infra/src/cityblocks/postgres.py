@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from cityblocks.processes import free_port, read_int, run_coroutine
 
@@ -72,8 +72,8 @@ class PostgresCluster:
         cluster.data_dir = Path()
         cluster.host = parts.hostname or "127.0.0.1"
         cluster.port = parts.port or 5432
-        cluster.user = parts.username or "postgres"
-        cluster.password = parts.password
+        cluster.user = unquote(parts.username or "postgres")
+        cluster.password = unquote(parts.password) if parts.password else None
         cluster.durable = True
         cluster._progress = lambda _message: None
         cluster._managed = False
