@@ -10,7 +10,9 @@ SYNC_FLAGS := $(if $(CI),--frozen,)
 TIERS ?=
 PYTEST_ARGS ?=
 MYPY_TARGETS := contracts $(wildcard libs/*) $(wildcard services/*) infra
-BENCHES := $(wildcard bench/*.py)
+# make bench BENCH=bus runs one benchmark; without it, all of them.
+BENCH ?=
+BENCHES := $(if $(BENCH),bench/$(BENCH).py,$(wildcard bench/*.py))
 
 .PHONY: help uv sync run test lint check bench kafka kafka-stop postgres postgres-stop up down
 
@@ -19,7 +21,7 @@ help:
 	@echo "make test      the whole test suite (TIERS='not kafka' to select; CITYBLOCKS_REQUIRE_INFRA=1 forbids skips)"
 	@echo "make lint      ruff, mypy, import contracts, contract schema drift and compatibility"
 	@echo "make check     lint, then test (what CI runs)"
-	@echo "make bench     every bench/*.py, JSON results into bench/results/"
+	@echo "make bench     every bench/*.py (BENCH=bus for one), JSON results into bench/results/"
 	@echo "make kafka | postgres | up | down    the real infrastructure and the distributed run"
 
 uv:
