@@ -342,9 +342,13 @@ class _Search:
         phase: str,
         hint: Sequence[Sequence[int]] | None = None,
         fixed_costs: bool = True,
+        guided_lambda: float | None = None,
     ) -> Solution | None:
         model = _Model(self.problem, vehicles, fixed_costs)
-        parameters = _parameters(self.settings, max(0.05, seconds), len(self.problem.nodes))
+        settings = self.settings
+        if guided_lambda is not None:
+            settings = replace(settings, guided_local_search_lambda=guided_lambda)
+        parameters = _parameters(settings, max(0.05, seconds), len(self.problem.nodes))
         model.routing.CloseModelWithParameters(parameters)
         routing = model.routing
 
@@ -425,8 +429,7 @@ def _eliminate_routes(search: _Search, best: Solution, deadline: float) -> Solut
             break
         victim = candidates[0]
         keep = [v for v in used if v != victim]
-        seconds = min(deadline - search.clock.elapsed(), max(1.0, search.settings.time_limit_s * 0.15))
-        attempt = search.run(keep, seconds, "eliminate", best.routes, fixed_costs=False)
+        attempt = _without_route(search, best, keep, deadline)
         if attempt is not None and len(attempt.dropped) <= len(best.dropped):
             best, failures = attempt, set()
         else:
@@ -434,6 +437,24 @@ def _eliminate_routes(search: _Search, best: Solution, deadline: float) -> Solut
             if len(failures) >= 2:
                 break
     return best
+
+
+def _without_route(search: _Search, best: Solution, keep: list[int], deadline: float) -> Solution | None:
+    """Spread one route's visits over the others; while the leftovers shrink, restart from the last try."""
+    hint, leftovers = best.routes, None
+    attempt = None
+    for lambda_ in (0.1, 0.5, 0.02, 1.0):
+        if search.clock.elapsed() > deadline - 0.2 or search.cancel.is_set():
+            break
+        seconds = min(deadline - search.clock.elapsed(), max(1.0, search.settings.time_limit_s * 0.08))
+        # Each restart weighs the penalties differently, so it does not retrace the previous try.
+        attempt = search.run(keep, seconds, "eliminate", hint, fixed_costs=False, guided_lambda=lambda_)
+        if attempt is None or len(attempt.dropped) <= len(best.dropped):
+            return attempt
+        if leftovers is not None and len(attempt.dropped) >= leftovers:
+            return attempt
+        hint, leftovers = attempt.routes, len(attempt.dropped)
+    return attempt
 
 
 def _vehicle_lower_bound(problem: RoutingProblem) -> int:
