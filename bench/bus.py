@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from contracts.base import Event
 from contracts.envelope import Envelope
 from contracts.probe import ProbeRecorded
-from eventbus import Consumer, InProcessBus, KafkaBus, OutboxRelay, UnitOfWork, UnitOfWorkFactory
+from eventbus import Consumer, Handler, InProcessBus, KafkaBus, OutboxRelay, UnitOfWork, UnitOfWorkFactory
 from eventbus.bus import Bus
 from eventbus.kafka import to_headers, to_value
 from eventbus.tables import metadata
@@ -87,14 +87,26 @@ async def create_tables(engine: AsyncEngine, *extra: MetaData) -> None:
             await connection.run_sync(meta.create_all)
 
 
-async def apply(uow: UnitOfWork, event: Event, envelope: Envelope) -> None:
-    assert isinstance(event, ProbeRecorded) and event.recorded_at is not None
-    now = datetime.now(UTC)
-    latency = int((now - event.recorded_at).total_seconds() * 1e6)
-    # Added to the session, so a batch's rows are flushed together at commit (one multi-row INSERT).
-    uow.session.add(
-        Applied(event_id=envelope.id, stream=event.stream, seq=event.seq, latency_us=latency, applied_at=now)
-    )
+AppliedTimes = dict[int, float]
+
+
+def applier(applied_at: AppliedTimes) -> Handler:
+    """The probe handler: one row per applied event, and the wall-clock time its transaction committed."""
+
+    async def apply(uow: UnitOfWork, event: Event, envelope: Envelope) -> None:
+        assert isinstance(event, ProbeRecorded) and event.recorded_at is not None
+        now = datetime.now(UTC)
+        latency = int((now - event.recorded_at).total_seconds() * 1e6)
+        # Added to the session, so a batch's rows are flushed together at commit (one multi-row INSERT).
+        uow.session.add(
+            Applied(
+                event_id=envelope.id, stream=event.stream, seq=event.seq, latency_us=latency, applied_at=now
+            )
+        )
+        seq = event.seq
+        uow.after_commit(lambda: applied_at.__setitem__(seq, time.time()))
+
+    return apply
 
 
 @dataclass
@@ -105,14 +117,19 @@ class Pipeline:
     consumer_sessions: async_sessionmaker[AsyncSession]
     relay: OutboxRelay
     buses: list[Bus]
+    fetch_applied_at: Callable[[], Awaitable[AppliedTimes]]
     prefix: str = field(default_factory=lambda: f"b{uuid.uuid4().hex[:8]}")
     emitted: int = 0
+    committed_at: AppliedTimes = field(default_factory=dict)
+    applied_at: AppliedTimes = field(default_factory=dict)
 
     async def emit(self, count: int, per_transaction: int) -> None:
         for start in range(0, count, per_transaction):
+            seqs = []
             async with self.producer_uow() as uow:
                 for _ in range(start, min(count, start + per_transaction)):
                     self.emitted += 1
+                    seqs.append(self.emitted)
                     event = ProbeRecorded(
                         stream=f"{self.prefix}-{self.emitted % STREAMS}",
                         seq=self.emitted,
@@ -120,6 +137,8 @@ class Pipeline:
                         recorded_at=datetime.now(UTC),
                     )
                     uow.emit(event, tenant=TENANT)
+            committed = time.time()
+            self.committed_at.update(dict.fromkeys(seqs, committed))
 
     async def applied_count(self) -> int:
         async with self.consumer_sessions() as session:
@@ -145,16 +164,21 @@ class Pipeline:
                     select(func.count(func.distinct(applied.c.event_id))).where(mine, applied.c.seq > since)
                 )
             ).scalar_one()
-            latencies = (
+            emitted = (
                 await session.execute(select(applied.c.latency_us).where(mine, applied.c.seq > since))
             ).scalars()
-            ms = [v / 1000 for v in latencies]
+            from_emit = [v / 1000 for v in emitted]
+        self.applied_at.update(await self.fetch_applied_at())
+        seqs = range(since + 1, self.emitted + 1)
+        ms = [(self.applied_at[s] - self.committed_at[s]) * 1000 for s in seqs if s in self.applied_at]
         expected = self.emitted - since
         return {
             "lost": expected - distinct,
             "duplicates": total - distinct,
             "p50_ms": round(percentile(ms, 0.5), 2),
             "p99_ms": round(percentile(ms, 0.99), 2),
+            "p50_ms_from_emit": round(percentile(from_emit, 0.5), 2),
+            "p99_ms_from_emit": round(percentile(from_emit, 0.99), 2),
         }
 
     async def throughput(self, count: int, producers: int, per_transaction: int) -> dict[str, Any]:
@@ -198,12 +222,17 @@ async def build_pipeline(
     relay = OutboxRelay(producer_sessions, producer_bus, batch_size=1000, poll_interval=0.5)
     producer_uow = UnitOfWorkFactory(producer_sessions, "/cityblocks/bench", on_commit=relay.notify)
     consumer_uow = UnitOfWorkFactory(consumer_sessions, "/cityblocks/bench-consumer")
-    Consumer("bench-consumer", consumer_uow, consumer_bus, {ProbeRecorded: apply})
+    applied_at: AppliedTimes = {}
+    Consumer("bench-consumer", consumer_uow, consumer_bus, {ProbeRecorded: applier(applied_at)})
     buses = [producer_bus] if producer_bus is consumer_bus else [producer_bus, consumer_bus]
     for bus in buses:
         await bus.start()
     await relay.start()
-    return Pipeline(producer_uow, consumer_sessions, relay, buses)
+
+    async def fetch() -> AppliedTimes:
+        return applied_at
+
+    return Pipeline(producer_uow, consumer_sessions, relay, buses, fetch)
 
 
 async def stop_pipeline(pipeline: Pipeline) -> None:
@@ -229,30 +258,50 @@ async def bench_inprocess(workdir: Path, count: int) -> dict[str, Any]:
 
 
 async def run_consumer(bootstrap: str, prefix: str, url: str) -> None:
-    """The consuming service of run (b), in its own process as when distributed; stops at stdin EOF."""
+    """The consuming service of run (b), in its own process as when distributed.
+
+    Each `report` line on stdin is answered with one JSON line of the commit times of events applied since the
+    last report; it stops at stdin EOF.
+    """
     engine = create_async_engine(url, pool_size=5)
     bus = KafkaBus(bootstrap, "bench-consumer", topic_prefix=prefix)
     uow = UnitOfWorkFactory(async_sessionmaker(engine, expire_on_commit=False), "/cityblocks/bench-consumer")
-    Consumer("bench-consumer", uow, bus, {ProbeRecorded: apply})
+    applied_at: AppliedTimes = {}
+    Consumer("bench-consumer", uow, bus, {ProbeRecorded: applier(applied_at)})
     await bus.start()
     print("ready", flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    loop = asyncio.get_running_loop()
+    while await loop.run_in_executor(None, sys.stdin.readline):
+        print(json.dumps(applied_at), flush=True)
+        applied_at.clear()
     await bus.stop()
     await engine.dispose()
 
 
+@dataclass
+class ConsumerProcess:
+    process: asyncio.subprocess.Process
+
+    async def fetch_applied_at(self) -> AppliedTimes:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(b"report\n")
+        await self.process.stdin.drain()
+        line = await self.process.stdout.readline()
+        return {int(seq): at for seq, at in json.loads(line).items()}
+
+
 @contextlib.asynccontextmanager
-async def consumer_process(bootstrap: str, prefix: str, url: str) -> AsyncIterator[None]:
+async def consumer_process(bootstrap: str, prefix: str, url: str) -> AsyncIterator[ConsumerProcess]:
     process = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--consume", bootstrap, prefix, url,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=64 * 1024 * 1024,
     )  # fmt: skip
     assert process.stdin is not None and process.stdout is not None
     try:
         line = await asyncio.wait_for(process.stdout.readline(), 60)
         if line.strip() != b"ready":
             raise RuntimeError("the consumer process did not start")
-        yield
+        yield ConsumerProcess(process)
     finally:
         process.stdin.close()
         try:
@@ -276,15 +325,22 @@ async def bench_kafka(
     producer_sessions = async_sessionmaker(producer_engine, expire_on_commit=False)
     relay = OutboxRelay(producer_sessions, producer_bus, batch_size=1000, poll_interval=0.5)
     producer_uow = UnitOfWorkFactory(producer_sessions, "/cityblocks/bench", on_commit=relay.notify)
-    pipeline = Pipeline(producer_uow, async_sessionmaker(consumer_engine), relay, [producer_bus])
     try:
-        async with consumer_process(bootstrap, prefix, consumer_url):
+        async with consumer_process(bootstrap, prefix, consumer_url) as consumer:
+            pipeline = Pipeline(
+                producer_uow,
+                async_sessionmaker(consumer_engine),
+                relay,
+                [producer_bus],
+                consumer.fetch_applied_at,
+            )
             await relay.start()
             await pipeline.throughput(500, 1, 100)
             sustained = await pipeline.throughput(count, 4, 50)
             paced = await pipeline.paced(1000, seconds)
     finally:
-        await stop_pipeline(pipeline)
+        await relay.stop()
+        await producer_bus.stop()
         await producer_engine.dispose()
         await consumer_engine.dispose()
     return {"sustained": sustained, "at_1000_per_s": paced}
@@ -387,6 +443,7 @@ async def run(args: argparse.Namespace, workdir: Path, bootstrap: str, cluster: 
     raw = await bench_raw(bootstrap, args.events)
     sustained, paced = kafka["sustained"], kafka["at_1000_per_s"]
     return {
+        "latency": "outbox commit to inbox commit, wall clock (from_emit: event creation to handler call)",
         "events": args.events,
         "load_average_1m_at_start": load_at_start,
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
@@ -398,6 +455,7 @@ async def run(args: argparse.Namespace, workdir: Path, bootstrap: str, cluster: 
         "kafka_p99_ms_sustained": sustained["p99_ms"],
         "kafka_p50_ms_at_1000_per_s": paced["p50_ms"],
         "kafka_p99_ms_at_1000_per_s": paced["p99_ms"],
+        "kafka_p99_ms_at_1000_per_s_from_emit": paced["p99_ms_from_emit"],
         "kafka_offered_events_per_s": paced["offered_events_per_s"],
         "raw_aiokafka_events_per_s": raw["events_per_s"],
         "kafka_vs_raw": round(sustained["events_per_s"] / raw["events_per_s"], 3),

@@ -87,3 +87,17 @@ async def test_an_event_without_a_tenant_is_refused(engine: AsyncEngine) -> None
             uow.emit(ProbeRecorded(stream="s", seq=1), tenant="")
 
     assert await outbox_rows(engine) == []
+
+
+async def test_after_commit_callbacks_run_only_when_the_transaction_committed(engine: AsyncEngine) -> None:
+    factory = UnitOfWorkFactory(async_sessionmaker(engine), "/cityblocks/probe")
+    ran: list[str] = []
+
+    async with factory() as uow:
+        uow.after_commit(lambda: ran.append("committed"))
+    with pytest.raises(RuntimeError):
+        async with factory() as uow:
+            uow.after_commit(lambda: ran.append("rolled back"))
+            raise RuntimeError("business rule broken")
+
+    assert ran == ["committed"]

@@ -33,6 +33,7 @@ class UnitOfWork:
         self._source = source
         self._hooks = hooks
         self._pending: list[Envelope] = []
+        self._after_commit: list[CommitHook] = []
         self.emitted: list[Envelope] = []
 
     def emit(
@@ -51,6 +52,10 @@ class UnitOfWork:
         self.emitted.append(envelope)
         return envelope
 
+    def after_commit(self, callback: CommitHook) -> None:
+        """Run `callback` once this transaction has committed (never when it rolls back)."""
+        self._after_commit.append(callback)
+
     async def flush(self) -> None:
         """Write queued outbox rows now (still inside the transaction)."""
         if not self._pending:
@@ -62,12 +67,14 @@ class UnitOfWork:
     async def commit(self) -> None:
         await self.flush()
         await self.session.commit()
-        if self.emitted:
-            for hook in self._hooks:
-                hook()
+        callbacks = [*self._after_commit, *(self._hooks if self.emitted else [])]
+        self._after_commit.clear()
+        for callback in callbacks:
+            callback()
 
     async def rollback(self) -> None:
         self._pending.clear()
+        self._after_commit.clear()
         self.emitted.clear()
         await self.session.rollback()
 
