@@ -464,3 +464,19 @@ def test_the_verify_command_checks_a_database(tmp_path: object) -> None:
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["ok"] is True
     assert json.loads(done.stdout)["records"] == 2
+
+
+async def test_an_atomic_batch_with_one_rejection_changes_nothing(ledger: Ledger) -> None:
+    pool, wallet, provider = await wallet_setup(ledger, funds=100)
+
+    rejected = await ledger.create_transfers(
+        [transfer(pool, provider, 5), transfer(wallet, provider, 101), transfer(pool, wallet, 1)], atomic=True
+    )
+    accepted = await ledger.create_transfers(
+        [transfer(pool, provider, 5), transfer(pool, wallet, 1)], atomic=True
+    )
+
+    assert codes(rejected) == ["linked_event_failed", "exceeds_credits", "linked_event_failed"]
+    assert codes(accepted) == ["ok", "ok"]
+    assert await balance(ledger, provider) == Balance(credits_posted=5)
+    assert accepted[0].transfer is not None and accepted[0].transfer.flags == TransferFlags.NONE

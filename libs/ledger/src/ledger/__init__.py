@@ -15,7 +15,7 @@ from ledger.domain import (
     TransferResult,
 )
 from ledger.sharding import ShardedAccount
-from ledger.store import Ledger, LedgerSession, create_engine, expiry_id, install_heads
+from ledger.store import Ledger, LedgerSession, create_engine, expiry_id, install_heads, is_retryable
 from ledger.tables import metadata
 from ledger.verify import VerificationReport, verify
 
@@ -39,6 +39,7 @@ __all__ = [
     "create_engine",
     "expiry_id",
     "install_heads",
+    "is_retryable",
     "metadata",
     "verify",
 ]

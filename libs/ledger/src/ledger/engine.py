@@ -90,13 +90,17 @@ class Batch:
         self._created_undo: list[UUID] = []
         self._resolved_undo: list[UUID] = []
 
-    def apply(self, transfers: Sequence[Transfer], *, system: bool = False) -> list[TransferResult]:
+    def apply(
+        self, transfers: Sequence[Transfer], *, system: bool = False, atomic: bool = False
+    ) -> list[TransferResult]:
+        """Apply in order; `atomic` treats the whole batch as one linked chain (all or nothing)."""
+        last = len(transfers) - 1
         results: list[TransferResult] = []
         chain_start: int | None = None
         chain_failed = False
         marks = (0, 0, 0, 0)
         for index, transfer in enumerate(transfers):
-            linked = bool(int(transfer.flags) & _LINKED)
+            linked = bool(int(transfer.flags) & _LINKED) or (atomic and index < last)
             if chain_start is None:
                 chain_start = index
                 chain_failed = False

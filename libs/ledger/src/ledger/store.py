@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 from uuid import UUID, uuid5
 
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ledger import tables
@@ -22,6 +21,7 @@ from ledger.domain import (
     AccountResult,
     Balance,
     CreateAccountResult,
+    CreateTransferResult,
     Entry,
     Transfer,
     TransferFlags,
@@ -135,8 +135,11 @@ class LedgerSession:
             await self.conn.execute(sa.insert(tables.accounts), new_rows)
         return results
 
-    async def create_transfers(self, transfers: Sequence[Transfer]) -> list[TransferResult]:
-        return await self._apply(transfers, system=False)
+    async def create_transfers(
+        self, transfers: Sequence[Transfer], *, atomic: bool = False
+    ) -> list[TransferResult]:
+        """Apply transfers in order; each fails alone unless linked, or `atomic` (then all or nothing)."""
+        return await self._apply(transfers, system=False, atomic=atomic)
 
     async def expire_pending_transfers(self, limit: int = 1000) -> list[TransferResult]:
         """Release holds whose timeout has passed, each by one `expire` record, and return their results."""
@@ -162,9 +165,12 @@ class LedgerSession:
             for pid in ids
         ]
         results = await self._apply(expiries, system=True)
-        return [r for r in results if r.ok]
+        # Only this call's expiries: one a concurrent sweep already wrote comes back as `exists`.
+        return [r for r in results if r.code is CreateTransferResult.OK]
 
-    async def _apply(self, transfers: Sequence[Transfer], *, system: bool) -> list[TransferResult]:
+    async def _apply(
+        self, transfers: Sequence[Transfer], *, system: bool, atomic: bool = False
+    ) -> list[TransferResult]:
         if not transfers:
             return []
         backend = self.backend
@@ -190,7 +196,7 @@ class LedgerSession:
         # Read after the locks: a hold's resolution by a concurrent batch on the same accounts is now visible.
         resolutions = await backend.load_resolutions(pending_ids)
         batch = Batch(accounts, existing, resolutions, self.clock())
-        results = batch.apply(transfers, system=system)
+        results = batch.apply(transfers, system=system, atomic=atomic)
         if batch.accepted:
             head = await backend.acquire_head()
             hashes: list[bytes] = []
@@ -288,7 +294,7 @@ def _account_problem(account: Account) -> CreateAccountResult | None:
     return None
 
 
-def _retryable(error: BaseException) -> bool:
+def is_retryable(error: BaseException) -> bool:
     """Deadlocks, serialization failures and unique races resolve on a fresh attempt (it sees the winner)."""
     seen: BaseException | None = error
     while seen is not None:
@@ -346,8 +352,8 @@ class Ledger:
             try:
                 async with self.transaction() as session:
                     return await work(session)
-            except (DBAPIError, Exception) as error:
-                if attempt + 1 >= self.attempts or not _retryable(error):
+            except Exception as error:
+                if attempt + 1 >= self.attempts or not is_retryable(error):
                     raise
                 await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
         raise AssertionError("unreachable")
@@ -355,8 +361,10 @@ class Ledger:
     async def create_accounts(self, accounts: Sequence[Account]) -> list[AccountResult]:
         return await self._retrying(lambda s: s.create_accounts(accounts))
 
-    async def create_transfers(self, transfers: Sequence[Transfer]) -> list[TransferResult]:
-        return await self._retrying(lambda s: s.create_transfers(transfers))
+    async def create_transfers(
+        self, transfers: Sequence[Transfer], *, atomic: bool = False
+    ) -> list[TransferResult]:
+        return await self._retrying(lambda s: s.create_transfers(transfers, atomic=atomic))
 
     async def expire_pending_transfers(self, limit: int = 1000) -> list[TransferResult]:
         return await self._retrying(lambda s: s.expire_pending_transfers(limit))
