@@ -306,6 +306,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         result["hot_unsharded_tps"] = await bench_batch_path(
             ledger, lambda w: hot_batch(slices[w], single, args.batch), args.workers, args.seconds
         )
+        checks["after_hot_unsharded"] = (await ledger.verify()).ok
         log("hot: sharded pool")
         result["hot_tps"] = await bench_batch_path(
             ledger,
@@ -313,7 +314,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             args.workers,
             args.seconds,
         )
+        started = time.perf_counter()
         report = await ledger.verify()
+        result["verify_seconds"] = time.perf_counter() - started
         checks["after_hot"] = report.ok
         result["journal_records"] = report.records
         await ledger.close()
