@@ -480,3 +480,20 @@ async def test_an_atomic_batch_with_one_rejection_changes_nothing(ledger: Ledger
     assert codes(accepted) == ["ok", "ok"]
     assert await balance(ledger, provider) == Balance(credits_posted=5)
     assert accepted[0].transfer is not None and accepted[0].transfer.flags == TransferFlags.NONE
+
+
+async def test_a_session_inside_the_callers_transaction_rolls_back_with_it(ledger: Ledger) -> None:
+    _, wallet, provider = await wallet_setup(ledger)
+
+    with pytest.raises(RuntimeError, match="business rule"):
+        async with ledger.engine.begin() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+            [result] = await ledger.session(conn).create_transfers([transfer(wallet, provider, 9)])
+            assert result.ok
+            raise RuntimeError("a business rule failed after the payment")
+    async with ledger.engine.begin() as conn:
+        [kept] = await ledger.session(conn).create_transfers([transfer(wallet, provider, 4)])
+
+    assert kept.ok
+    assert await balance(ledger, provider) == Balance(credits_posted=4)
+    await assert_healthy(ledger)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -32,6 +33,7 @@ from ledger import (
     TransferFlags,
     TransferKind,
 )
+from ledger.tables import metadata
 from ledger.testing import FakeClock
 
 R = CreateTransferResult
@@ -148,18 +150,26 @@ class LedgerMachine(RuleBasedStateMachine):
     explicit conflicts, an immutable verified journal, balances equal to the fold of their entries (also as of
     past moments), and holds that resolve exactly once (DOMAIN.md 1-7)."""
 
+    # A PostgreSQL database reused (emptied) for each example; None: a fresh SQLite file per example.
+    url: str | None = None
+
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
         self.folder = tempfile.mkdtemp(prefix="ledger-stateful-")
         self.clock = FakeClock()
-        self.ledger = Ledger.from_url(
-            f"sqlite+aiosqlite:///{self.folder}/ledger.db", clock=self.clock, chains=2
-        )
+        url = self.url or f"sqlite+aiosqlite:///{self.folder}/ledger.db"
+        self.ledger = Ledger.from_url(url, clock=self.clock, chains=2)
+        if self.url:
+            self.run(self.drop_tables())
         self.run(self.ledger.create_schema())
         self.model = ModelState()
         self.ids: list[UUID] = []
         self.snapshots: list[tuple[datetime, dict[UUID, list[int]]]] = []
+
+    async def drop_tables(self) -> None:
+        async with self.ledger.engine.begin() as conn:
+            await conn.run_sync(metadata.drop_all)
 
     def run(self, work: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(work)
@@ -319,14 +329,21 @@ def _as_list(balance: Balance) -> tuple[int, int, int, int]:
     return (balance.debits_pending, balance.debits_posted, balance.credits_pending, balance.credits_posted)
 
 
-def test_the_store_behaves_like_the_model() -> None:
-    run_state_machine_as_test(
-        LedgerMachine,
-        settings=settings(
-            max_examples=EXAMPLES,
-            stateful_step_count=25,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow],
-            phases=PHASES,
-        ),
+def machine_settings(examples: int) -> settings:
+    return settings(
+        max_examples=examples,
+        stateful_step_count=25,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+        phases=PHASES,
     )
+
+
+def test_the_store_behaves_like_the_model() -> None:
+    run_state_machine_as_test(LedgerMachine, settings=machine_settings(EXAMPLES))
+
+
+@pytest.mark.postgres
+def test_the_postgres_batch_path_behaves_like_the_model(postgres_url: str) -> None:
+    machine = type("PostgresLedgerMachine", (LedgerMachine,), {"url": postgres_url})
+    run_state_machine_as_test(machine, settings=machine_settings(max(5, EXAMPLES // 3)))

@@ -100,7 +100,7 @@ def _immutable_transfers_ddl() -> None:
         transfers,
         "after_create",
         sa.DDL(  # type: ignore[no-untyped-call]
-            "CREATE FUNCTION ledger_transfers_immutable() RETURNS trigger LANGUAGE plpgsql AS "
+            "CREATE OR REPLACE FUNCTION ledger_transfers_immutable() RETURNS trigger LANGUAGE plpgsql AS "
             "$$ BEGIN RAISE EXCEPTION 'ledger transfers are immutable'; END $$"
         ).execute_if(dialect="postgresql"),
     )
