@@ -265,6 +265,91 @@ async def bench_raw(
     return done / elapsed, row[1] - row[0] == WALLET_FUNDS * len(wallets)
 
 
+PLPGSQL_SCHEMA = """
+CREATE TABLE plpg_accounts (id uuid PRIMARY KEY, ledger int NOT NULL, flags int NOT NULL,
+    debits_posted bigint NOT NULL DEFAULT 0, credits_posted bigint NOT NULL DEFAULT 0) WITH (fillfactor = 50);
+CREATE TABLE plpg_transfers (id uuid PRIMARY KEY, debit_account_id uuid NOT NULL,
+    credit_account_id uuid NOT NULL,
+    amount bigint NOT NULL CHECK (amount > 0), ledger int NOT NULL, code int NOT NULL, ts bigint NOT NULL);
+CREATE INDEX ON plpg_transfers (debit_account_id, ts);
+CREATE INDEX ON plpg_transfers (credit_account_id, ts);
+CREATE FUNCTION plpg_create_transfers(ids uuid[], debits uuid[], credits uuid[], amounts bigint[],
+    ledgers int[], codes int[]) RETURNS text[] LANGUAGE plpgsql AS $$
+DECLARE
+    i integer;
+    results text[] := '{}';
+    dr plpg_accounts;
+    cr plpg_accounts;
+    now_us bigint := (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
+BEGIN
+    PERFORM 1 FROM plpg_accounts WHERE id = ANY(debits || credits) ORDER BY id FOR NO KEY UPDATE;
+    FOR i IN 1 .. array_length(ids, 1) LOOP
+        IF EXISTS (SELECT 1 FROM plpg_transfers WHERE id = ids[i]) THEN
+            results := results || 'exists'::text; CONTINUE;
+        END IF;
+        IF amounts[i] <= 0 THEN results := results || 'amount_must_be_positive'::text; CONTINUE; END IF;
+        IF debits[i] = credits[i] THEN
+            results := results || 'accounts_must_be_different'::text; CONTINUE;
+        END IF;
+        SELECT * INTO dr FROM plpg_accounts WHERE id = debits[i];
+        IF NOT FOUND THEN results := results || 'debit_account_not_found'::text; CONTINUE; END IF;
+        SELECT * INTO cr FROM plpg_accounts WHERE id = credits[i];
+        IF NOT FOUND THEN results := results || 'credit_account_not_found'::text; CONTINUE; END IF;
+        IF dr.ledger <> cr.ledger OR dr.ledger <> ledgers[i] THEN
+            results := results || 'ledger_must_match'::text; CONTINUE;
+        END IF;
+        IF dr.flags & 2 <> 0 AND dr.debits_posted + amounts[i] > dr.credits_posted THEN
+            results := results || 'exceeds_credits'::text; CONTINUE;
+        END IF;
+        UPDATE plpg_accounts SET debits_posted = debits_posted + amounts[i] WHERE id = debits[i];
+        UPDATE plpg_accounts SET credits_posted = credits_posted + amounts[i] WHERE id = credits[i];
+        INSERT INTO plpg_transfers
+        VALUES (ids[i], debits[i], credits[i], amounts[i], ledgers[i], codes[i], now_us);
+        results := results || 'ok'::text;
+    END LOOP;
+    RETURN results;
+END $$;
+"""
+
+
+async def bench_plpgsql(
+    dsn: str, wallets: Sequence[uuid.UUID], workers: int, seconds: float, batch: int
+) -> tuple[float, bool]:
+    """The batch path's validation in PL/pgSQL instead of Python (plain transfers only, no hash chain)."""
+    conn = await asyncpg.connect(dsn)
+    await conn.execute(PLPGSQL_SCHEMA)
+    await conn.execute(
+        "INSERT INTO plpg_accounts (id, ledger, flags, credits_posted) SELECT unnest($1::uuid[]), $2, 2, $3",
+        list(wallets),
+        EUR,
+        WALLET_FUNDS,
+    )
+    await conn.close()
+    connections = [await asyncpg.connect(dsn) for _ in range(workers)]
+    slices = [wallets[w::workers] for w in range(workers)]
+
+    async def work(worker: int) -> int:
+        pairs = [random.sample(slices[worker], 2) for _ in range(batch)]
+        connection = connections[worker]
+        async with connection.transaction():
+            results: list[str] = await connection.fetchval(
+                "SELECT plpg_create_transfers($1, $2, $3, $4, $5, $6)",
+                [uuid.uuid4() for _ in pairs],
+                [p[0] for p in pairs],
+                [p[1] for p in pairs],
+                [random.randint(1, 100) for _ in pairs],
+                [EUR] * batch,
+                [3] * batch,
+            )
+        return results.count("ok")
+
+    done, elapsed = await run_workers(workers, seconds, work)
+    row = await connections[0].fetchrow("SELECT sum(debits_posted), sum(credits_posted) FROM plpg_accounts")
+    for connection in connections:
+        await connection.close()
+    return done / elapsed, row[1] - row[0] == WALLET_FUNDS * len(wallets)
+
+
 def profile_report(profiler: cProfile.Profile, lines: int = 25) -> str:
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(lines)
@@ -331,6 +416,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         )
         result["raw_sql_hot_tps"], checks["raw_hot_sums"] = await bench_raw(
             raw_dsn, wallets, args.workers, args.seconds, hot=True
+        )
+        log("PL/pgSQL validation")
+        result["plpgsql_validation_uncontended_tps"], checks["plpgsql_sums"] = await bench_plpgsql(
+            raw_dsn, wallets, args.workers, args.seconds, args.batch
         )
     result["uncontended_vs_raw"] = result["uncontended_tps"] / result["raw_sql_uncontended_tps"]
     result["hot_vs_raw"] = result["hot_tps"] / result["raw_sql_hot_tps"]
