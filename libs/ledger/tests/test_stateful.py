@@ -39,7 +39,7 @@ from ledger.testing import FakeClock
 R = CreateTransferResult
 # Every step runs several queries, so shrinking a failure takes minutes: the fast tier reports it unshrunk.
 PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target]
-EXAMPLES = int(os.environ.get("LEDGER_STATEFUL_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("LEDGER_STATEFUL_EXAMPLES", "20"))
 T = TypeVar("T")
 DMNEC = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
 CMNED = AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
