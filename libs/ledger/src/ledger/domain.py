@@ -192,14 +192,14 @@ class Transfer:
 
     @property
     def kind(self) -> TransferKind:
-        flags = self.flags
-        if flags & TransferFlags.EXPIRE:
+        flags = int(self.flags)
+        if flags & 1024:
             return TransferKind.EXPIRE
-        if flags & TransferFlags.VOID_PENDING_TRANSFER:
+        if flags & 8:
             return TransferKind.VOID
-        if flags & TransferFlags.POST_PENDING_TRANSFER:
+        if flags & 4:
             return TransferKind.POST
-        if flags & TransferFlags.PENDING:
+        if flags & 2:
             return TransferKind.PENDING
         return TransferKind.POSTED
 
