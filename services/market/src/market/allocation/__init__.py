@@ -9,7 +9,14 @@ from dataclasses import replace
 from market.allocation.explain import build_result
 from market.allocation.problem import build_problem
 from market.allocation.solver import solve
-from market.allocation.walk import State, grow_in_rounds, place_in_order, relocate, repair_priorities
+from market.allocation.walk import (
+    State,
+    grow_in_rounds,
+    place_in_order,
+    rebalance_rounds,
+    relocate,
+    repair_priorities,
+)
 from market.domain import AllocationResult, DayAllocationInput, DayRequest, preference_points
 
 __all__ = ["allocate", "release_round"]
@@ -33,6 +40,7 @@ def _fill_gaps(state: State) -> None:
     place_in_order(state, state.problem.traders)
     grow_in_rounds(state)
     relocate(state)
+    rebalance_rounds(state)
     grow_in_rounds(state)
 
 

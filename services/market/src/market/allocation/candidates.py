@@ -7,10 +7,12 @@ from collections.abc import Iterable
 
 from market.allocation.problem import Problem, Role, Run, Trader
 
-# Beyond the preferred runs, "anywhere" traders see this many other runs per length: the least wanted stalls,
-# rotated per trader so that they do not all compete for the same few.
-OTHER_RUNS = 24
-OTHER_RUNS_GROWTH = 6
+# Beyond the preferred runs, "anywhere" traders see a share of the other runs: the least wanted stalls,
+# rotated per trader so they do not all compete for the same few. The shares keep the models near these
+# sizes: a small market gets every run, a 2,000-stall day a few per trader and length.
+OTHER_RUNS_PLACEMENT = 1_500
+OTHER_RUNS_FINAL = 4_000
+MIN_OTHER_RUNS = 2
 
 
 class Candidates:
@@ -21,6 +23,9 @@ class Candidates:
             demand.update(trader.preferred)
         self.demand = demand
         self._windows: dict[tuple[frozenset[int], int], list[Run]] = {}
+        applicants = sum(1 for t in problem.traders if t.role in (Role.APPLICANT, Role.DISPLACED))
+        self.placement_budget = max(MIN_OTHER_RUNS, OTHER_RUNS_PLACEMENT // max(1, applicants))
+        self.final_budget = max(MIN_OTHER_RUNS, OTHER_RUNS_FINAL // max(1, applicants))
 
     def all_windows(self, trader: Trader, length: int) -> list[Run]:
         key = (trader.usable, length)
@@ -52,7 +57,7 @@ class Candidates:
         if trader.role is Role.HOLDER:
             return sorted({trader.own, *trader.moves})
         length = trader.min_len
-        runs = self.preferred(trader, length) | set(self.others(trader, length, OTHER_RUNS))
+        runs = self.preferred(trader, length) | set(self.others(trader, length, self.placement_budget))
         runs.update(run for run in extra if len(run) == length)
         return sorted(runs)
 
@@ -66,7 +71,7 @@ class Candidates:
         runs.update(self._growth(trader, placed))
         for length in range(trader.min_len, trader.max_len + 1):
             runs.update(self.preferred(trader, length))
-            runs.update(self.others(trader, length, OTHER_RUNS_GROWTH))
+            runs.update(self.others(trader, length, self.final_budget))
         return sorted(runs)
 
     def _growth(self, trader: Trader, placed: Run) -> set[Run]:

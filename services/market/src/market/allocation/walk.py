@@ -231,3 +231,43 @@ def relocate(state: State) -> None:
 
 def _value(problem: Problem, trader: Trader, run: Run) -> tuple[int, int, int]:
     return problem.location_points(trader, run), len(run), problem.stall_points(trader, run)
+
+
+def rebalance_rounds(state: State) -> None:
+    """Hand an end stall from a trader two or more stalls ahead to a neighbour who wanted more.
+
+    Only a time-limited solve leaves such pairs; a handover never costs the giver their best preferred stall.
+    """
+    problem = state.problem
+    changed = True
+    while changed:
+        changed = False
+        owner = {stall: rank for rank, run in state.runs.items() for stall in run}
+        for trader in problem.traders:
+            run = state.runs.get(trader.rank)
+            if run is None or len(run) >= trader.max_len or not set(trader.own) <= set(run):
+                continue
+            for bigger in problem.grown(run, trader.usable):
+                stall = (set(bigger) - set(run)).pop()
+                giver = problem.traders[owner[stall]] if stall in owner else None
+                if giver is not None and _hand_over(state, giver, stall, trader, bigger):
+                    changed = True
+                    break
+            if changed:
+                break
+
+
+def _hand_over(state: State, giver: Trader, stall: int, taker: Trader, bigger: Run) -> bool:
+    problem = state.problem
+    run = state.runs[giver.rank]
+    rest = run[1:] if run[0] == stall else run[:-1] if run[-1] == stall else None
+    if rest is None or stall in giver.own or len(run) < len(bigger) + 1 or len(rest) < giver.min_len:
+        return False
+    if problem.location_points(giver, rest) < problem.location_points(giver, run):
+        return False
+    state.place(giver, rest)
+    if state.quota_allows(taker, bigger, state.runs[taker.rank]):
+        state.place(taker, bigger)
+        return True
+    state.place(giver, run)
+    return False
