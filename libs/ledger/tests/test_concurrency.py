@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator
 from uuid import uuid4
 
+import asyncpg
 import pytest
 from ledger import AccountFlags, Balance, CreateTransferResult, Ledger, Transfer, TransferFlags
 from ledger.testing import FakeClock, fund, open_accounts, transfer
@@ -117,3 +119,43 @@ async def test_a_hot_pool_takes_every_payment_exactly_once(pg_ledger: Ledger) ->
     assert paid == TASKS * 50
     assert await pg_ledger.get_balance(pool) == Balance(credits_posted=3 * paid)
     await assert_healthy(pg_ledger)
+
+
+async def test_killed_backends_leave_whole_batches_or_nothing(pg_ledger: Ledger, postgres_url: str) -> None:
+    [city] = await open_accounts(pg_ledger, 1)
+    wallets = await open_accounts(pg_ledger, 30, DMNEC)
+    await pg_ledger.create_transfers([transfer(city, w, 1000) for w in wallets])
+    batches = [[transfer(wallets[(b + k) % 30], city, 1) for k in range(20)] for b in range(60)]
+    admin = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg://", "postgresql://"))
+
+    async def send(batch: list[Transfer]) -> None:
+        with contextlib.suppress(Exception):
+            await pg_ledger.create_transfers(batch)
+
+    async def crash_backends() -> int:
+        killed = 0
+        for _ in range(15):
+            await asyncio.sleep(0.01)
+            killed += len(
+                await admin.fetch(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        return killed
+
+    crashes = asyncio.create_task(crash_backends())
+    await asyncio.gather(*(send(b) for b in batches))
+    killed = await crashes
+    await admin.close()
+
+    assert killed > 0
+    survivor = Ledger.from_url(postgres_url)
+    try:
+        for batch in batches:
+            stored = await survivor.lookup_transfers([t.id for t in batch])
+            assert len(stored) in (0, len(batch))
+        report = await survivor.verify()
+        assert report.ok, report.problems
+    finally:
+        await survivor.close()
