@@ -117,39 +117,46 @@ class Problem:
 
 
 def build_problem(source: DayAllocationInput) -> Problem:
-    plan = source.plan
-    segments_by_number = plan.segments()
+    segments_by_number = source.plan.segments()
     numbers = [number for segment in segments_by_number for number in segment]
     index = {number: i for i, number in enumerate(numbers)}
     segments, segment_of, position_of = _segments(segments_by_number, index)
-    by_number = {stall.number: stall for stall in plan.stalls}
+    by_number = {stall.number: stall for stall in source.plan.stalls}
     stalls = [by_number[number] for number in numbers]
     available = frozenset(i for i, n in enumerate(numbers) if n not in source.unavailable_stalls)
-    order = priority_order(source.requests, source.regulation, source.seed)
     by_id = {request.trader_id: request for request in source.requests}
-    requests = [by_id[trader_id] for trader_id in order]
-    locked = _locked_stalls(requests, index, available)
-    free = available - locked.keys()
-    # Own stalls of a holder asking to move may fall free; the solve decides, so others may be given them.
-    movers = {r.trader_id for r in requests if r.wants_move and r.preferred_stalls}
-    open_stalls = free | {i for i, owner in locked.items() if owner in movers}
-    by_needs: dict[frozenset[StallFeature], frozenset[int]] = {}
-
-    def fitting(needs: frozenset[StallFeature]) -> frozenset[int]:
-        if needs not in by_needs:
-            by_needs[needs] = frozenset(i for i in open_stalls if needs <= stalls[i].features)
-        return by_needs[needs]
-
-    traders = [
-        _trader(rank, request, index, fitting(request.needs), locked) for rank, request in enumerate(requests)
+    requests = [
+        by_id[trader_id] for trader_id in priority_order(source.requests, source.regulation, source.seed)
     ]
+    locked = _locked_stalls(requests, index, available)
+    traders = _traders(requests, stalls, index, available, locked)
     special = _special_index(stalls)
     matches = [_matching_stalls(trader.request, special) for trader in traders]
     caps = _quota_caps(source, traders)
     problem = Problem(source, numbers, segment_of, position_of, segments, traders, matches, caps)
     problem.is_special_stall = [stall.is_special for stall in stalls]
-    _add_moves(problem, free)
+    _add_moves(problem, available - locked.keys())
     return problem
+
+
+def _traders(
+    requests: Sequence[DayRequest],
+    stalls: Sequence[Stall],
+    index: dict[str, int],
+    available: frozenset[int],
+    locked: dict[int, str],
+) -> list[Trader]:
+    # Own stalls of a holder asking to move may fall free; the solve decides, so others may be given them.
+    movers = {r.trader_id for r in requests if r.wants_move and r.preferred_stalls}
+    open_stalls = available - {i for i, owner in locked.items() if owner not in movers}
+    by_needs: dict[frozenset[StallFeature], frozenset[int]] = {}
+    for request in requests:
+        if request.needs not in by_needs:
+            by_needs[request.needs] = frozenset(i for i in open_stalls if request.needs <= stalls[i].features)
+    return [
+        _trader(rank, request, index, by_needs[request.needs], locked)
+        for rank, request in enumerate(requests)
+    ]
 
 
 def _segments(
