@@ -38,6 +38,7 @@ from market.domain import (
     normalise_kbo,
     preference_points,
     priority_order,
+    requests_for_day,
     transfer_subscription,
     validate_application,
     validate_plan,
@@ -289,3 +290,27 @@ def test_arrival_order_breaks_ties_by_lottery() -> None:
     arrival = Regulation(method=DailyPlaceMethod.ARRIVAL_ORDER)
     orders = {priority_order(requests, arrival, seed) for seed in range(30)}
     assert orders == {("a", "b", "late"), ("b", "a", "late")}
+
+
+def test_day_requests_count_holders_unless_absent_and_applicants_who_did_not_withdraw() -> None:
+    day = date(2026, 12, 1)
+    traders = {t: trader(id=t) for t in ("holder", "away", "applicant", "withdrawn", "expired")}
+    traders["expired"] = trader(id="expired", insurance_valid_until=date(2026, 1, 1))
+    subscriptions = [subscription(trader_id="holder"), subscription(trader_id="away", stalls=("5",))]
+    applications = [
+        Application("applicant", day, max_stalls=2, preferred_stalls=("1",)),
+        Application("withdrawn", day, withdrawn_at=datetime(2026, 11, 30, tzinfo=UTC)),
+        Application("expired", day),
+        Application("applicant", date(2026, 12, 4)),
+    ]
+    absences = [AbsencePeriod("away", date(2026, 11, 1), date(2026, 12, 31))]
+    requests = {
+        r.trader_id: r
+        for r in requests_for_day(
+            day, traders, subscriptions, applications, absences=absences, priority_groups={"applicant": 2}
+        )
+    }
+    assert set(requests) == {"holder", "applicant", "expired"}
+    assert (requests["holder"].own_stalls, requests["holder"].priority_group) == (("4",), 1)
+    assert (requests["applicant"].max_stalls, requests["applicant"].priority_group) == (2, 2)
+    assert requests["expired"].ineligible_reason == "no valid proof of liability insurance"

@@ -377,6 +377,7 @@ class Application:
     needs: frozenset[StallFeature] = frozenset()
     submitted_at: datetime | None = None
     withdrawn_at: datetime | None = None
+    wants_move: bool = False
 
 
 def validate_application(application: Application, plan: MarketPlan, regulation: Regulation) -> Application:
@@ -512,3 +513,56 @@ def priority_order(requests: Sequence[DayRequest], regulation: Regulation, seed:
         return (not request.is_holder, request.priority_group, tie, lottery[request.trader_id])
 
     return tuple(request.trader_id for request in sorted(requests, key=key))
+
+
+HOLDER_GROUP = 1
+APPLICANT_GROUP = 4
+
+
+def requests_for_day(
+    day: date,
+    traders: Mapping[str, Trader],
+    subscriptions: Iterable[Subscription],
+    applications: Iterable[Application],
+    *,
+    absences: Iterable[AbsencePeriod] = (),
+    priority_groups: Mapping[str, int] | None = None,
+) -> tuple[DayRequest, ...]:
+    """Who is present for a day: holders unless absent, applicants who applied and did not withdraw.
+
+    A holder's application for the day asks for extra stalls or a move; a trader failing the checks on the day
+    is still present, so that the allocation rejects them with the reason.
+    """
+    periods = tuple(absences)
+    groups = priority_groups or {}
+    applied = {a.trader_id: a for a in applications if a.market_day == day and a.withdrawn_at is None}
+    held = {s.trader_id: s for s in subscriptions}
+    present = [t for t in {*held, *applied} if t in traders and not is_absent(periods, t, day)]
+    return tuple(_day_request(day, traders[t], held.get(t), applied.get(t), groups) for t in sorted(present))
+
+
+def _day_request(
+    day: date,
+    trader: Trader,
+    subscription: Subscription | None,
+    application: Application | None,
+    groups: Mapping[str, int],
+) -> DayRequest:
+    own = subscription.stalls if subscription else ()
+    wish = application or Application(
+        trader.id, day, min_stalls=max(1, len(own)), max_stalls=max(1, len(own))
+    )
+    return DayRequest(
+        trader_id=trader.id,
+        priority_group=HOLDER_GROUP if own else groups.get(trader.id, APPLICANT_GROUP),
+        registered_on=subscription.granted_on if subscription else None,
+        specialisation=trader.specialisation,
+        min_stalls=wish.min_stalls,
+        max_stalls=max(wish.max_stalls, len(own)),
+        preferred_stalls=wish.preferred_stalls,
+        anywhere=wish.anywhere,
+        needs=wish.needs,
+        own_stalls=own,
+        wants_move=bool(own) and wish.wants_move,
+        ineligible_reason=eligibility_problem(trader, day, wish.needs),
+    )
