@@ -157,9 +157,30 @@ def run_case(source: DayAllocationInput) -> dict[str, object]:
         "greedy_preference_score": greedy.preference_score,
         "stalls_given": result.stalls_given,
         "greedy_stalls_given": greedy.stalls_given,
+        "special_stalls_matched": _special_matches(source, result),
+        "greedy_special_stalls_matched": _special_matches(source, greedy),
         "priority_violations": len(audit(source, result)),
         "greedy_priority_violations": len(audit(source, greedy)),
     }
+
+
+def _special_matches(source: DayAllocationInput, result: AllocationResult) -> int:
+    """Applicants on a special stall meant for them (rule 3 ranks this above the priority groups)."""
+    stalls = {stall.number: stall for stall in source.plan.stalls}
+    requests = {request.trader_id: request for request in source.requests}
+    kinds = {StallFeature.FOOD, StallFeature.EVI}
+    return sum(
+        not requests[trader_id].is_holder
+        and any(
+            (
+                stalls[n].specialisation is not None
+                and stalls[n].specialisation == requests[trader_id].specialisation
+            )
+            or bool(stalls[n].features & requests[trader_id].needs & kinds)
+            for n in numbers
+        )
+        for trader_id, numbers in result.assignments.items()
+    )
 
 
 def _placed(result: AllocationResult) -> dict[str, int]:

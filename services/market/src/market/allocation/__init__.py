@@ -35,12 +35,17 @@ def allocate(source: DayAllocationInput) -> AllocationResult:
 
 
 def _fill_gaps(state: State) -> None:
-    """Local repairs for what pruned candidates or a time limit left: each only improves the objectives."""
+    """Local repairs for what pruned candidates or a time limit left: each only improves the objectives.
+
+    Moving a trader to a better place frees stalls, so placing in priority order comes again after it.
+    """
     repair_priorities(state)
     place_in_order(state, state.problem.traders)
     grow_in_rounds(state)
     relocate(state)
     rebalance_rounds(state)
+    repair_priorities(state)
+    place_in_order(state, state.problem.traders)
     grow_in_rounds(state)
 
 
