@@ -226,15 +226,14 @@ def _orders(rng: random.Random, at: Any, count: int, prefix: str = "o") -> list[
                 windows = (TimeWindow(at(7), at(9)), TimeWindow(at(13), at(15)))
         pickup: HubPickup | SupplierPickup = HubPickup(rng.choice(("hub-noord", "hub-zuid")))
         if rng.random() < 0.07:
-            supplier = GeoPoint(rng.uniform(50.915, 50.945), rng.uniform(5.31, 5.36))
-            pickup = SupplierPickup(f"Leverancier {i}", supplier, (TimeWindow(at(6), at(12)),), 240)
+            pickup = SupplierPickup(f"Leverancier {i}", _near_ring(rng), (TimeWindow(at(6), at(12)),), 240)
         orders.append(
             Order(
                 id=f"{prefix}{i}",
                 shipper="0403.170.701",
                 recipient=recipient,
                 windows=windows,
-                weight_kg=round(rng.uniform(2, 35), 1),
+                weight_kg=round(rng.uniform(2, 25), 1),
                 volume_m3=round(rng.uniform(0.02, 0.35), 2),
                 pickup=pickup,
                 service_s=rng.choice((120, 180, 240)),
@@ -295,12 +294,22 @@ def _midday(request: PlanningRequest, day_plan: Plan) -> ReplanRequest:
             states.append(VehicleState(route.vehicle_id, done[-1].location, max(cutoff, done[-1].departure)))
     rng = random.Random(11)
     new = _orders(rng, lambda h: request.origin + timedelta(hours=h), 20, prefix="new")
+    # Vehicles on the road cannot load at a hub again, so the new orders are collected at suppliers.
+    collect = (TimeWindow(cutoff, cutoff + timedelta(hours=4)),)
     new = [
-        replace(o, windows=(TimeWindow(cutoff + timedelta(hours=3), cutoff + timedelta(hours=6)),))
+        replace(
+            o,
+            windows=(TimeWindow(cutoff + timedelta(hours=3), cutoff + timedelta(hours=6)),),
+            pickup=SupplierPickup(f"Leverancier {o.id}", _near_ring(rng), collect),
+        )
         for o in new
     ]
     extended = replace(request, orders=(*request.orders, *new))
     return ReplanRequest(extended, day_plan, tuple(outcomes), tuple(states))
+
+
+def _near_ring(rng: random.Random) -> GeoPoint:
+    return GeoPoint(rng.uniform(50.915, 50.945), rng.uniform(5.31, 5.36))
 
 
 def _hasselt_row(
@@ -308,7 +317,7 @@ def _hasselt_row(
 ) -> dict[str, Any]:
     reasons: dict[str, int] = {}
     for u in result.unassigned:
-        reasons[u.reason] = reasons.get(u.reason, 0) + 1
+        reasons[u.reason.value] = reasons.get(u.reason.value, 0) + 1
     return {
         "instance": name,
         "solver": "ortools",
