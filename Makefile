@@ -14,13 +14,14 @@ MYPY_TARGETS := contracts $(wildcard libs/*) $(wildcard services/*) infra
 BENCH ?=
 BENCHES := $(if $(BENCH),bench/$(BENCH).py,$(wildcard bench/*.py))
 
-.PHONY: help uv sync run test lint check bench kafka kafka-stop postgres postgres-stop up down
+.PHONY: help uv sync run test lint check contracts bench kafka kafka-stop postgres postgres-stop up down
 
 help:
 	@echo "make run       the whole platform in one process on http://127.0.0.1:8000"
 	@echo "make test      the whole test suite (TIERS='not kafka' to select; CITYBLOCKS_REQUIRE_INFRA=1 forbids skips)"
 	@echo "make lint      ruff, mypy, import contracts, contract schema drift and compatibility"
 	@echo "make check     lint, then test (what CI runs)"
+	@echo "make contracts regenerate contracts/schemas and contracts/asyncapi.yaml from the event classes"
 	@echo "make bench     every bench/*.py (BENCH=bus for one), JSON results into bench/results/"
 	@echo "make kafka | postgres | up | down    the real infrastructure and the distributed run"
 
@@ -52,6 +53,9 @@ lint: sync
 	exit $$status
 
 check: lint test
+
+contracts: sync
+	uv run python -m contracts.tools generate
 
 bench: sync
 	mkdir -p bench/results

@@ -19,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import DateTime, MetaData, String, event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
 from contracts.base import Event
 from contracts.envelope import Envelope
 from contracts.probe import ProbeRecorded
@@ -26,9 +30,6 @@ from eventbus import Consumer, Handler, InProcessBus, KafkaBus, OutboxRelay, Uni
 from eventbus.bus import Bus
 from eventbus.kafka import to_headers, to_value
 from eventbus.tables import metadata
-from sqlalchemy import DateTime, MetaData, String, event, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 PAYLOAD = "x" * 200
 STREAMS = 64

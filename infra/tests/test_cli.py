@@ -9,9 +9,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
+
 from cityblocks import services
 from cityblocks.cli import app
-from typer.testing import CliRunner
 
 runner = CliRunner()
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from cityblocks.services import SERVICES
 
 INFRA = Path(__file__).resolve().parents[1]

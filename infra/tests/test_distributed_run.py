@@ -10,6 +10,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+
 from cityblocks.cli import Progress
 from cityblocks.distributed import DistributedRun, down
 from cityblocks.processes import free_port, pid_alive

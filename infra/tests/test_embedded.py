@@ -9,14 +9,15 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
+
 from cityblocks.embedded import build_platform
 from contracts.envelope import Envelope
 from contracts.probe import ProbeRecorded
 from eventbus import UnitOfWork
-from fastapi import APIRouter, FastAPI
 from servicekit.auth import CurrentPrincipal
 from servicekit.service import ServiceSpec, UowFactory
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
 
 beta_metadata = MetaData()
 beta_seen = Table(

@@ -2,6 +2,7 @@
 
 import asyncpg
 import pytest
+
 from cityblocks.postgres import PostgresCluster
 
 pytestmark = pytest.mark.postgres

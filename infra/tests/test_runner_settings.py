@@ -4,6 +4,7 @@ import base64
 import socket
 
 import pytest
+
 from cityblocks.distributed import choose_port
 from cityblocks.kafka import random_cluster_id
 from cityblocks.postgres import PostgresCluster

@@ -12,13 +12,13 @@ import pytest
 import referencing
 import referencing.jsonschema
 import yaml
+
+from contracts import registry
 from contracts.asyncapi import DEAD_LETTER_SUFFIX, HEADERS, build_document, to_yaml
 from contracts.base import Event
 from contracts.envelope import Envelope
 from contracts.probe import ProbeRecorded
 from contracts.tools import ASYNCAPI_FILE, contracts_root
-
-from contracts import registry
 
 ID_PATTERN = re.compile(r"^[\w\d.\-_]+$")
 CE_HEADERS = {

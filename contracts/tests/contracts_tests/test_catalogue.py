@@ -11,13 +11,13 @@ from typing import Any, Literal
 import hypothesis
 import jsonschema
 import pytest
-from contracts.base import Event
-from contracts.envelope import Envelope
 from hypothesis import Phase
 from hypothesis import strategies as st
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts import registry
+from contracts.base import Event
+from contracts.envelope import Envelope
 from contracts.schemas import OpenObjectError, all_schemas, envelope_schema, event_schema, event_schema_path
 
 EVENTS = sorted(registry.catalogue().values(), key=lambda cls: cls.event_type)

@@ -7,10 +7,10 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 import pytest
-from contracts.base import Event
-from contracts.compat import breaking_changes, compare_catalogue
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.base import Event
+from contracts.compat import breaking_changes, compare_catalogue
 from contracts.schemas import event_schema
 
 

@@ -7,13 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import contracts.registry
 import pytest
-from contracts.base import Event
-from contracts.tools import check, contracts_root, generate, generated_files, main, release
 from pydantic import Field
 
+import contracts.registry
+from contracts.base import Event
 from contracts.schemas import ENVELOPE_PATH, RELEASED_DIR, event_schema, render
+from contracts.tools import check, contracts_root, generate, generated_files, main, release
 
 
 def parcel_v1() -> type[Event]:

@@ -17,10 +17,11 @@ from string import Template
 
 import httpx
 import uvicorn
-from eventbus import InProcessBus
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
+
+from eventbus import InProcessBus
 from servicekit.app import create_service_app
 from servicekit.devidp import DevIdentityProvider, devidp_app
 from servicekit.problems import install_problem_handlers

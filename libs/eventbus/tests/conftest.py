@@ -10,14 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, event, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
 from contracts.base import Event
 from contracts.envelope import Envelope
 from contracts.probe import ProbeRecorded
 from eventbus import Consumer, InProcessBus, KafkaBus, OutboxRelay, UnitOfWork, UnitOfWorkFactory
 from eventbus.bus import Bus
 from eventbus.tables import metadata
-from sqlalchemy import Column, Integer, MetaData, String, Table, event, func, insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 probe_metadata = MetaData()
 probe_applied = Table(

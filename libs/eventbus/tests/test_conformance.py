@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+from sqlalchemy import insert, select
+
 from contracts.envelope import Envelope
 from contracts.probe import ProbeRecorded
 from eventbus import InProcessBus, KafkaBus, OutboxRelay, list_dead_letters, replay
 from eventbus.bus import dlq_topic
 from eventbus.tables import dead_letters, inbox, outbox
-from pydantic import ValidationError
-from sqlalchemy import insert, select
 
 
 def probe_envelope(stream: str, seq: int, **overrides: Any) -> Envelope:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+
 from contracts.base import Event
 from contracts.envelope import Envelope
 from contracts.probe import ProbeRecorded

@@ -6,10 +6,11 @@ import asyncio
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
+
 from contracts.probe import ProbeRecorded
 from eventbus import OutboxRelay
 from eventbus.tables import outbox
-from sqlalchemy import func, select
 
 pytestmark = pytest.mark.postgres
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
 from ledger import Ledger
 from ledger.testing import FakeClock
 

@@ -10,6 +10,7 @@ from uuid import uuid4
 
 import asyncpg
 import pytest
+
 from ledger import AccountFlags, Balance, CreateTransferResult, Ledger, Transfer, TransferFlags
 from ledger.testing import FakeClock, fund, open_accounts, transfer
 

@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 
 import pytest
 import sqlalchemy as sa
+
 from ledger import (
     Account,
     AccountFlags,

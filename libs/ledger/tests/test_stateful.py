@@ -23,6 +23,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+
 from ledger import (
     Account,
     AccountFlags,

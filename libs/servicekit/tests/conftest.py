@@ -8,17 +8,18 @@ from typing import Annotated
 
 import httpx
 import pytest
+from fastapi import APIRouter, Depends, FastAPI
+from pydantic import BaseModel, Field
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
+
 from contracts.envelope import Envelope
 from contracts.probe import ProbeRecorded
 from eventbus import UnitOfWork
-from fastapi import APIRouter, Depends, FastAPI
-from pydantic import BaseModel, Field
 from servicekit.app import create_service_app
 from servicekit.auth import CurrentPrincipal, Principal, ensure_tenant, require_roles
 from servicekit.devidp import KEY_FILE, DevIdentityProvider, demo_user, load_or_create_key
 from servicekit.service import ServiceContext, ServiceSpec, UowFactory
 from servicekit.settings import ServiceSettings
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
 
 metadata = MetaData()
 seen = Table(

@@ -9,14 +9,15 @@ from typing import Any
 
 import httpx
 import pytest
-from eventbus import tracing
 from fastapi import FastAPI
+from sqlalchemy import inspect
+
+from eventbus import tracing
 from servicekit.app import create_service_app
 from servicekit.devidp import DevIdentityProvider, demo_user
 from servicekit.problems import PROBLEM_JSON
 from servicekit.service import ServiceSpec
 from servicekit.settings import ServiceSettings
-from sqlalchemy import inspect
 
 
 def auth(token: str) -> dict[str, str]:

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
+
 from servicekit.auth import (
     InvalidToken,
     JwksKeySource,
@@ -91,6 +92,7 @@ async def test_an_hs256_token_is_refused_even_with_the_public_key_as_secret(
     client: httpx.AsyncClient, settings: ServiceSettings
 ) -> None:
     import jwt
+
     from servicekit.devidp import load_or_create_key
 
     secret = public_pem(load_or_create_key(settings.devidp_dir))

@@ -7,10 +7,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from servicekit.db import create_all, create_engine, create_sessionmaker, ping
-from servicekit.migrations import init_migrations, revision, upgrade_head
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
+
+from servicekit.db import create_all, create_engine, create_sessionmaker, ping
+from servicekit.migrations import init_migrations, revision, upgrade_head
 
 metadata = MetaData()
 counters = Table("counters", metadata, Column("name", String(20), primary_key=True), Column("value", Integer))

@@ -9,6 +9,7 @@ import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
+
 from servicekit.auth import Role, build_verifier
 from servicekit.devidp import DevIdentityProvider, create_app, devidp_app, load_or_create_key
 from servicekit.settings import ServiceSettings

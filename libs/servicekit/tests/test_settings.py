@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from pydantic_settings import SettingsConfigDict
+
 from servicekit.settings import ServiceSettings
 
 

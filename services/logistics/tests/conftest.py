@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
 from logistics.domain import (
     AccessRule,
     AccessZone,

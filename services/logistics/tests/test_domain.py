@@ -6,6 +6,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+
 from logistics.domain import (
     AccessRule,
     Area,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from logistics.instances import InstanceFormatError, load_instance, parse_instance, routing_problem
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import httpx
 import pytest
+
 from logistics.domain import GeoPoint, SpeedProfile
 from logistics.routing import (
     UNREACHABLE,

@@ -2,6 +2,7 @@ import asyncio
 from decimal import Decimal
 
 import pytest
+
 from market.allocation import allocate, release_round
 from market.allocation.audit import audit
 from market.domain import (

@@ -4,6 +4,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+
 from market.allocation import allocate
 from market.allocation.audit import audit
 from market.greedy import allocate_greedy

@@ -3,6 +3,7 @@ from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from market.allocation import allocate
 from market.allocation.audit import audit
 from market.domain import (

@@ -2,6 +2,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 import pytest
+
 from market.domain import (
     AbsencePeriod,
     Application,

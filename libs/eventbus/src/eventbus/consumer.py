@@ -7,12 +7,12 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
-from contracts.base import Event
-from contracts.envelope import Envelope
 from pydantic import ValidationError
 from sqlalchemy import insert
 
 from contracts import registry
+from contracts.base import Event
+from contracts.envelope import Envelope
 from eventbus import tracing
 from eventbus.bus import DLQ_ATTEMPTS, DLQ_CONSUMER, DLQ_ERROR, Bus, Undecodable, dlq_topic
 from eventbus.inbox import claim

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from contracts.envelope import Envelope
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts import registry
+from contracts.envelope import Envelope
 from eventbus.consumer import Consumer
 from eventbus.tables import dead_letters
 

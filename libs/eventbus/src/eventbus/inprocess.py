@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from contracts.envelope import Envelope
-
 from eventbus.bus import Deliver, DeliverBatch, Reject, Subscription
 
 log = logging.getLogger(__name__)

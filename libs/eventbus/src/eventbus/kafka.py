@@ -19,9 +19,9 @@ from aiokafka import (
 )
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
-from contracts.envelope import Envelope
 from prometheus_client import Gauge
 
+from contracts.envelope import Envelope
 from eventbus.bus import (
     DLQ_ATTEMPTS,
     DLQ_CONSUMER,

@@ -9,10 +9,10 @@ from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from contracts.envelope import Envelope
 from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from contracts.envelope import Envelope
 from eventbus.bus import Bus
 from eventbus.tables import outbox
 

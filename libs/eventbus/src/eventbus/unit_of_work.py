@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from contracts.base import Event
-from contracts.envelope import Envelope
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from contracts.base import Event
+from contracts.envelope import Envelope
 from eventbus import tracing
 from eventbus.tables import outbox
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
-from eventbus import Bus, Consumer, InProcessBus, KafkaBus, OutboxRelay, UnitOfWorkFactory
-from eventbus.tables import metadata as eventbus_metadata
 from fastapi import FastAPI
 
+from eventbus import Bus, Consumer, InProcessBus, KafkaBus, OutboxRelay, UnitOfWorkFactory
+from eventbus.tables import metadata as eventbus_metadata
 from servicekit.auth import build_verifier
 from servicekit.db import create_all, create_engine, create_sessionmaker
 from servicekit.migrations import upgrade_head

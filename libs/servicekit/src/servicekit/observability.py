@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from eventbus import tracing
 from fastapi import Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from eventbus import tracing
 from servicekit.problems import internal_error_response
 
 REQUEST_ID_HEADER = "x-request-id"

@@ -7,13 +7,13 @@ from datetime import datetime
 from functools import cache
 from typing import Annotated, Any
 
-from eventbus import ReplayFailed, list_dead_letters, replay
-from eventbus.tables import dead_letters
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import Gauge
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from eventbus import ReplayFailed, list_dead_letters, replay
+from eventbus.tables import dead_letters
 from servicekit.auth import Principal, Role, require_roles
 from servicekit.db import ping
 from servicekit.observability import metrics_response

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from contracts.base import Event
-from contracts.envelope import Envelope
-from eventbus import Bus, Consumer, OutboxRelay, UnitOfWork, UnitOfWorkFactory
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from contracts.base import Event
+from contracts.envelope import Envelope
+from eventbus import Bus, Consumer, OutboxRelay, UnitOfWork, UnitOfWorkFactory
 from servicekit.problems import Problem
 from servicekit.settings import ServiceSettings
 
