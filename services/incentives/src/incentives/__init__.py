@@ -1,0 +1,1 @@
+"""Incentives (Geel regional incentive platform): campaigns, coins, merchant redemption and settlement."""

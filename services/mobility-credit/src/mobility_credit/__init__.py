@@ -1,0 +1,1 @@
+"""Mobility credit (Hasselt Mobiliteitskrediet): mobility budgets on the shared double-entry ledger."""
