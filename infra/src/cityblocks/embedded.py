@@ -64,6 +64,7 @@ def embedded_settings(spec: ServiceSpec, data_dir: Path) -> ServiceSettings:
         bus="inprocess",
         create_tables=True,
         migrate_on_start=False,
+        demo_data=True,
         dev_identity=True,
         jwks_url=None,
         jwt_public_key=None,

@@ -19,6 +19,8 @@ class ServiceSettings(BaseSettings):
     database_url: str = ""
     create_tables: bool = True
     migrate_on_start: bool = False
+    # Seed the demo municipalities' data at start (the embedded `make run` turns it on); idempotent.
+    demo_data: bool = False
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_busy_timeout_ms: int = 5_000
