@@ -1,0 +1,1 @@
+"""Console: the web front end for traders, citizens, merchants, operators, drivers and city admins."""
