@@ -51,7 +51,7 @@ def run(
         embedded = importlib.import_module("cityblocks.embedded")
     except ImportError as error:
         raise fail(f"the embedded runner is not available: {error}") from error
-    typer.echo("Starting CityBlocks embedded (Ctrl-C stops)")
+    typer.echo(f"Starting CityBlocks embedded on http://{host}:{port}/ (Ctrl-C stops)")
     embedded.serve(host=host, port=port, data_dir=data_dir)
 
 
