@@ -1,4 +1,4 @@
-"""Events of incentives: campaigns (OSLO `Stimulansaanbod`), coins issued and spent, claims, settlement, expiry."""
+"""Events of incentives: campaigns (OSLO `Stimulansaanbod`), coins issued and spent, claims, settlement."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ class CoinsRedeemed(Event, service=SERVICE, topic=COINS, key="wallet_id"):
 
 
 class CoinsTransferred(Event, service=SERVICE, topic=COINS, key="from_id"):
-    """Coins moved without an issuance: a merchant refunded a citizen or passed coins on to another merchant."""
+    """Coins moved without an issuance: a merchant refunded a citizen or passed coins on to a merchant."""
 
     transfer_id: UUID
     reason: Literal["refund", "merchant_transfer"]
