@@ -18,7 +18,7 @@ from string import Template
 import httpx
 import uvicorn
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from eventbus import InProcessBus
@@ -29,6 +29,7 @@ from servicekit.service import ServiceSpec
 from servicekit.settings import ServiceSettings
 
 HEALTH_TIMEOUT_S = 2.0
+CONSOLE = "console"
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +113,17 @@ def _lifespan(
 
 
 def _add_home(app: FastAPI, mounted: Sequence[MountedService], data_dir: Path) -> None:
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def home() -> HTMLResponse:
+    @app.get("/platform", response_class=HTMLResponse, include_in_schema=False)
+    async def platform_page() -> HTMLResponse:
         statuses = await service_statuses(mounted)
         return HTMLResponse(render_home(statuses, data_dir))
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> Response:
+        # People start in the console when it is mounted; the platform page stays at /platform for developers.
+        if any(service.name == CONSOLE for service in mounted):
+            return RedirectResponse("console/", status_code=307)
+        return await platform_page()
 
     @app.get("/services")
     async def services() -> list[ServiceStatus]:

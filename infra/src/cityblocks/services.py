@@ -34,4 +34,4 @@ class ServiceEntry:
 
 
 # Add an entry when a service package gains `app.py` with `create_app`; ports count up from 8101.
-SERVICES: tuple[ServiceEntry, ...] = ()
+SERVICES: tuple[ServiceEntry, ...] = (ServiceEntry("console", "console.app", "CONSOLE_", 8105),)

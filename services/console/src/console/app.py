@@ -1,0 +1,40 @@
+"""The console's composition root: settings, SPEC and create_app of the web front end and its BFF."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from pydantic_settings import SettingsConfigDict
+
+from console import feed, ops, pages
+from servicekit.app import create_service_app
+from servicekit.service import ServiceSpec
+from servicekit.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="CONSOLE_", extra="ignore")
+
+    service_name: str = "console"
+    # Where the services answer: `<services_url>/<name>`; unset means the origin the console was reached on
+    # (the embedded platform mounts every service there). `service_urls` overrides single services.
+    services_url: str | None = None
+    service_urls: dict[str, str] = {}
+    auth_url: str | None = None
+    services: list[str] = ["market", "logistics", "mobility-credit", "incentives", "console"]
+    service_timeout_s: float = 10.0
+    service_connect_timeout_s: float = 2.0
+
+
+SPEC = ServiceSpec(
+    name="console",
+    title="Console",
+    description="Web front end for traders, citizens, merchants, operators, drivers and city admins.",
+    metadata=feed.metadata,
+    routers=[pages.router, ops.router],
+    subscriptions=feed.SUBSCRIPTIONS,
+    settings_type=Settings,
+)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return create_service_app(SPEC, settings)
