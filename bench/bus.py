@@ -119,6 +119,7 @@ class Pipeline:
     relay: OutboxRelay
     buses: list[Bus]
     fetch_applied_at: Callable[[], Awaitable[AppliedTimes]]
+    consumer_cpu: Callable[[], Awaitable[float]] | None = None
     prefix: str = field(default_factory=lambda: f"b{uuid.uuid4().hex[:8]}")
     emitted: int = 0
     committed_at: AppliedTimes = field(default_factory=dict)
@@ -184,14 +185,23 @@ class Pipeline:
 
     async def throughput(self, count: int, producers: int, per_transaction: int) -> dict[str, Any]:
         since = self.emitted
+        cpu, consumer_cpu = time.process_time(), await self._consumer_cpu()
         start = time.perf_counter()
         await asyncio.gather(*(self.emit(count // producers, per_transaction) for _ in range(producers)))
         produced = time.perf_counter()
         end = await self.wait_applied(since + count, 120)
+        cpu, consumer_cpu = time.process_time() - cpu, await self._consumer_cpu() - consumer_cpu
         result = await self.results(since)
         result["events_per_s"] = round(count / (end - start))
         result["produce_events_per_s"] = round(count / (produced - start))
+        # CPU time per event is steadier than events/s on a shared machine.
+        result["cpu_us_per_event"] = round(cpu * 1e6 / count, 1)
+        if self.consumer_cpu is not None:
+            result["consumer_cpu_us_per_event"] = round(consumer_cpu * 1e6 / count, 1)
         return result
+
+    async def _consumer_cpu(self) -> float:
+        return 0.0 if self.consumer_cpu is None else await self.consumer_cpu()
 
     async def paced(self, rate: int, seconds: float, producers: int, per_transaction: int) -> dict[str, Any]:
         """Offer `rate` events/s: each producer commits `per_transaction` events on a fixed schedule."""
@@ -265,7 +275,7 @@ async def run_consumer(bootstrap: str, prefix: str, url: str) -> None:
     """The consuming service of run (b), in its own process as when distributed.
 
     Each `report` line on stdin is answered with one JSON line of the commit times of events applied since the
-    last report; it stops at stdin EOF.
+    last report, each `cpu` line with its CPU seconds so far; it stops at stdin EOF.
     """
     engine = create_async_engine(url, pool_size=5)
     bus = KafkaBus(bootstrap, "bench-consumer", topic_prefix=prefix)
@@ -275,7 +285,10 @@ async def run_consumer(bootstrap: str, prefix: str, url: str) -> None:
     await bus.start()
     print("ready", flush=True)
     loop = asyncio.get_running_loop()
-    while await loop.run_in_executor(None, sys.stdin.readline):
+    while command := await loop.run_in_executor(None, sys.stdin.readline):
+        if command.strip() == "cpu":
+            print(time.process_time(), flush=True)
+            continue
         print(json.dumps(applied_at), flush=True)
         applied_at.clear()
     await bus.stop()
@@ -292,6 +305,12 @@ class ConsumerProcess:
         await self.process.stdin.drain()
         line = await self.process.stdout.readline()
         return {int(seq): at for seq, at in json.loads(line).items()}
+
+    async def cpu(self) -> float:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(b"cpu\n")
+        await self.process.stdin.drain()
+        return float(await self.process.stdout.readline())
 
 
 @contextlib.asynccontextmanager
@@ -337,6 +356,7 @@ async def bench_kafka(
                 relay,
                 [producer_bus],
                 consumer.fetch_applied_at,
+                consumer.cpu,
             )
             await relay.start()
             await pipeline.throughput(500, 1, 100)
@@ -441,6 +461,13 @@ def infrastructure(workdir: Path) -> Iterator[tuple[str, Any]]:
 async def run(args: argparse.Namespace, workdir: Path, bootstrap: str, cluster: Any) -> dict[str, Any]:
     # The machine may be shared: the load average tells how much of it the run had.
     load_at_start = round(os.getloadavg()[0], 2)
+    if args.only == "kafka":
+        suffix = uuid.uuid4().hex[:8]
+        producer_url = await asyncio.to_thread(cluster.create_database, f"bench_producer_{suffix}")
+        consumer_url = await asyncio.to_thread(cluster.create_database, f"bench_consumer_{suffix}")
+        return await bench_kafka(bootstrap, producer_url, consumer_url, args.events, args.seconds)
+    if args.only == "raw":
+        return await bench_raw(bootstrap, args.events)
     inprocess = await bench_inprocess(workdir, args.events)
     suffix = uuid.uuid4().hex[:8]
     producer_url = await asyncio.to_thread(cluster.create_database, f"bench_producer_{suffix}")
@@ -486,6 +513,7 @@ def main() -> None:
     parser.add_argument(
         "--seconds", type=float, default=5.0, help="duration of the 1,000 events/s latency run"
     )
+    parser.add_argument("--only", choices=["kafka", "raw"], help="run one part only (for profiling)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="cityblocks-bench-"))
     try:
