@@ -1,16 +1,27 @@
-"""Fixtures: an embedded platform with the console and two small probe services, and logged-in clients."""
+"""Fixtures: the console on an in-process platform with probe services; the live platform and Chromium."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import asyncio
+import os
+import shutil
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import uvicorn
+from axe_playwright_python.sync_playwright import Axe
 from fastapi import APIRouter, FastAPI
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 from sqlalchemy import MetaData
 
 from cityblocks.embedded import build_platform
+from cityblocks.processes import free_port
 from console.app import SPEC as CONSOLE
 from contracts.envelope import Envelope
 from contracts.probe import ProbeRecorded
@@ -101,3 +112,141 @@ def bearer(client: httpx.AsyncClient) -> Bearer:
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
     return go
+
+
+CHROMIUM = Path(os.environ.get("CITYBLOCKS_CHROMIUM", "/usr/bin/chromium"))
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+BLOCKING_IMPACTS = frozenset({"serious", "critical"})
+_saved: list[Path] = []
+
+
+@dataclass
+class LivePlatform:
+    """The platform served by uvicorn in a thread; `run` executes a coroutine on its event loop."""
+
+    url: str
+    app: FastAPI
+    loop: asyncio.AbstractEventLoop
+
+    def run(self, coroutine: Coroutine[Any, Any, Any], timeout: float = 10.0) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        reason = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+        if os.environ.get("CITYBLOCKS_REQUIRE_INFRA") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def live_platform(tmp_path_factory: pytest.TempPathFactory, chromium: Path) -> Iterator[LivePlatform]:
+    app = build_platform(tmp_path_factory.mktemp("platform"))
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, lifespan="on", log_level="warning", timeout_graceful_shutdown=2
+    )
+    server = uvicorn.Server(config)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the embedded platform did not start")
+        time.sleep(0.05)
+    yield LivePlatform(f"http://127.0.0.1:{port}", app, loop)
+    server.should_exit = True
+    thread.join(timeout=20)
+    loop.close()
+
+
+@pytest.fixture
+def browser(chromium: Path) -> Iterator[Browser]:
+    # Per test: sync Playwright marks the main thread's event loop as running while it is open, which the
+    # asyncio tests of the same session could not live with.
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(chromium),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+    return SCREENSHOTS
+
+
+def new_page(browser: Browser, live_platform: LivePlatform, *, mobile: bool = False) -> Page:
+    viewport: ViewportSize = {"width": 390, "height": 844} if mobile else {"width": 1280, "height": 900}
+    context = browser.new_context(base_url=live_platform.url, viewport=viewport, locale="nl-BE")
+    # No map tiles in tests: pages must stay usable without them, and the run must not need a network.
+    context.route("**/tile.openstreetmap.org/**", lambda route: route.abort())
+    context.set_default_timeout(15_000)
+    return context.new_page()
+
+
+@pytest.fixture
+def page(browser: Browser, live_platform: LivePlatform) -> Iterator[Page]:
+    opened = new_page(browser, live_platform)
+    yield opened
+    opened.context.close()
+
+
+@pytest.fixture
+def open_page(browser: Browser, live_platform: LivePlatform) -> Iterator[Callable[..., Page]]:
+    """Open further pages (another user in the same test), each in its own browser context."""
+    pages: list[Page] = []
+
+    def make(*, mobile: bool = False) -> Page:
+        pages.append(new_page(browser, live_platform, mobile=mobile))
+        return pages[-1]
+
+    yield make
+    for opened in pages:
+        opened.context.close()
+
+
+def browser_log_in(page: Page, username: str) -> None:
+    page.goto("/console/login")
+    page.get_by_label("Demogebruiker").select_option(username)
+    page.get_by_role("button", name="Aanmelden").click()
+    page.wait_for_url("**/console/**")
+    page.wait_for_load_state()
+
+
+@pytest.fixture
+def login() -> Callable[[Page, str], None]:
+    return browser_log_in
+
+
+@pytest.fixture
+def check(screenshots: Path) -> Callable[[Page, str], None]:
+    """Screenshot the page and run axe-core on it: no serious or critical violation may remain."""
+
+    def go(page: Page, name: str) -> None:
+        page.wait_for_load_state()
+        path = screenshots / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        _saved.append(path)
+        results = Axe().run(page)
+        blocking = [v for v in results.response["violations"] if v.get("impact") in BLOCKING_IMPACTS]
+        assert not blocking, f"{name}: " + "; ".join(
+            f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+            for v in blocking
+        )
+
+    return go
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _saved:
+        terminalreporter.write_line(f"console screenshots ({len(_saved)}) saved in {SCREENSHOTS}")
