@@ -83,11 +83,9 @@ class AllocationRejection(_Part):
 
 class FeeLine(_Part):
     description: str = Field(max_length=200)
-    quantity: int = Field(ge=0, description="stalls, centimetres or connections, as the unit says")
-    unit: Literal["stall", "cm", "connection"]
-    unit_price_cents: int = Field(
-        ge=0, description="per unit; per metre tariffs are given per centimetre / 100"
-    )
+    unit: Literal["stall", "metre", "connection"]
+    quantity_hundredths: int = Field(ge=0, description="the quantity times 100 (6.5 metres is 650)")
+    unit_price_cents: int = Field(ge=0, description="per whole unit")
     amount_cents: int = Field(ge=0)
 
 
