@@ -68,7 +68,9 @@ class OrderPlaced(Event, service=SERVICE, topic=ORDERS, key="order_id"):
     shipper_id: str = Field(max_length=200, description="the shipper's subject or KBO number")
     recipient: Recipient
     delivery_date: date
-    windows: list[Window] = Field(min_length=1)
+    windows: list[Window] = Field(
+        default_factory=list, description="empty while a market stall's set-up window is not known yet"
+    )
     weight_kg: float = Field(ge=0, description="gewicht")
     volume_m3: float = Field(ge=0)
     pickup: Literal["hub", "supplier"]

@@ -34,4 +34,7 @@ class ServiceEntry:
 
 
 # Add an entry when a service package gains `app.py` with `create_app`; ports count up from 8101.
-SERVICES: tuple[ServiceEntry, ...] = (ServiceEntry("console", "console.app", "CONSOLE_", 8105),)
+SERVICES: tuple[ServiceEntry, ...] = (
+    ServiceEntry("logistics", "logistics.app", "LOGISTICS_", 8102),
+    ServiceEntry("console", "console.app", "CONSOLE_", 8105),
+)

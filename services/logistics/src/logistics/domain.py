@@ -449,6 +449,7 @@ class UnassignedReason(StrEnum):
     TIME_WINDOW_UNREACHABLE = "time_window_unreachable"
     NO_VEHICLE_AT_HUB = "no_vehicle_at_hub"
     FLEET_EXHAUSTED = "fleet_exhausted"
+    STALL_NOT_ALLOCATED = "stall_not_allocated"
 
 
 @dataclass(frozen=True)
