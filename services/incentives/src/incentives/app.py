@@ -1,0 +1,45 @@
+"""The incentives service's composition root: settings, error table, SPEC and create_app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from incentives import api, demo, domain, handlers, rules, store
+from incentives.settings import Settings
+from ledger import metadata as ledger_metadata
+from servicekit.app import create_service_app
+from servicekit.db import create_all
+from servicekit.service import ServiceContext, ServiceSpec
+
+
+async def create_ledger_tables(context: ServiceContext) -> None:
+    """The ledger's tables (with their append-only triggers) live in this service's database too."""
+    if context.settings.create_tables:
+        await create_all(context.engine, ledger_metadata)
+
+
+SPEC = ServiceSpec(
+    name="incentives",
+    title="Incentives",
+    description="Coins for behaviour the city wants, spent at local merchants, repaid in euro.",
+    metadata=store.metadata,
+    routers=[api.router],
+    subscriptions=handlers.SUBSCRIPTIONS,
+    error_statuses={
+        domain.NotFound: 404,
+        domain.Conflict: 409,
+        domain.InsufficientCoins: 409,
+        domain.CoinNotAccepted: 409,
+        domain.QrAlreadyUsed: 409,
+        domain.QrRejected: 400,
+        domain.VelocityLimitExceeded: 429,
+        domain.InvalidParty: 422,
+        rules.RuleError: 422,
+    },
+    startup=[create_ledger_tables, demo.seed_demo_data],
+    settings_type=Settings,
+)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return create_service_app(SPEC, settings or Settings())
