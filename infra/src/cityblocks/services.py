@@ -35,6 +35,7 @@ class ServiceEntry:
 
 # Add an entry when a service package gains `app.py` with `create_app`; ports count up from 8101.
 SERVICES: tuple[ServiceEntry, ...] = (
+    ServiceEntry("market", "market.app", "MARKET_", 8101),
     ServiceEntry("logistics", "logistics.app", "LOGISTICS_", 8102),
     ServiceEntry("incentives", "incentives.app", "INCENTIVES_", 8104),
     ServiceEntry("console", "console.app", "CONSOLE_", 8105),

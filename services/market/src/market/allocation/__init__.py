@@ -89,12 +89,15 @@ def _merge(
     by_id: dict[str, DayRequest],
 ) -> AllocationResult:
     assignments = {**kept, **second.assignments}
-    explanations = {trader: first.explanations[trader] for trader in kept}
+    # Walk-ins placed in an earlier release round of the day have no first-round request or explanation.
+    explanations = {trader: first.explanations.get(trader, "") for trader in kept}
     explanations.update(second.explanations)
     placed = dict(second.placed_per_group)
     points = second.preference_score
     for trader_id, stalls in kept.items():
-        request = by_id[trader_id]
+        request = by_id.get(trader_id)
+        if request is None:
+            continue
         points += preference_points(request, stalls)
         if not request.is_holder:
             placed[request.priority_group] = placed.get(request.priority_group, 0) + 1

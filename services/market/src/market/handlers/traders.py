@@ -1,0 +1,463 @@
+"""Commands on traders: registration, subscriptions (grant, transfer, end), absences, applications."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import insert, select, update
+
+from contracts import market as contract
+from eventbus import UnitOfWorkFactory
+from market import domain, models, store
+from market.handlers.loading import (
+    domain_plan,
+    field_problem,
+    load_day,
+    load_market,
+    load_trader,
+    own_trader,
+    utc_now,
+)
+from servicekit.auth import Principal
+from servicekit.problems import Problem
+
+
+def trader_out(row: Any) -> models.TraderOut:
+    return models.TraderOut(
+        id=row.id,
+        kbo_number=domain.format_kbo(row.kbo_number),
+        name=row.name,
+        products=row.products,
+        specialisation=row.specialisation,
+        insurance_valid_until=row.insurance_valid_until,
+        food_registration=row.food_registration,
+        staff=row.staff,
+        registered_at=row.registered_at,
+    )
+
+
+def _kbo(value: str) -> str:
+    try:
+        return domain.normalise_kbo(value)
+    except domain.InvalidKbo as error:
+        raise field_problem(error) from None
+
+
+async def register_trader(
+    uow_factory: UnitOfWorkFactory,
+    principal: Principal,
+    body: models.TraderIn,
+    *,
+    user_subject: str | None = None,
+    trader_id: UUID | None = None,
+) -> models.TraderOut:
+    """Register an enterprise on the tenant's markets; with `user_subject`, the profile of that login."""
+    kbo = _kbo(body.kbo_number)
+    async with uow_factory() as uow:
+        taken = await uow.session.execute(
+            select(store.traders.c.id).where(
+                store.traders.c.tenant == principal.tenant, store.traders.c.kbo_number == kbo
+            )
+        )
+        if taken.first() is not None:
+            raise Problem(409, "an enterprise with this KBO number is registered already")
+        now = utc_now()
+        new_id = trader_id or uuid.uuid4()
+        await uow.session.execute(
+            insert(store.traders).values(
+                id=new_id,
+                tenant=principal.tenant,
+                user_subject=user_subject,
+                kbo_number=kbo,
+                registered_at=now,
+                **body.model_dump(exclude={"kbo_number"}),
+            )
+        )
+        uow.emit(
+            contract.TraderRegistered(
+                trader_id=new_id,
+                kbo_number=kbo,
+                name=body.name,
+                products=body.products,
+                specialisation=body.specialisation,
+                registered_at=now,
+            ),
+            tenant=principal.tenant,
+            subject=str(new_id),
+        )
+        return trader_out(await load_trader(uow.session, principal, new_id))
+
+
+async def update_own_profile(
+    uow_factory: UnitOfWorkFactory, principal: Principal, body: models.TraderIn
+) -> models.TraderOut:
+    """A trader's own profile: created at the first call, updated after (the KBO number stays)."""
+    subject = principal.claim("trader_id") or principal.subject
+    async with uow_factory() as uow:
+        try:
+            row = await own_trader(uow.session, principal)
+        except Problem:
+            row = None
+        if row is not None:
+            if _kbo(body.kbo_number) != row.kbo_number:
+                raise Problem(409, "the KBO number of a registered trader does not change; register anew")
+            await uow.session.execute(
+                update(store.traders)
+                .where(store.traders.c.id == row.id)
+                .values(**body.model_dump(exclude={"kbo_number"}))
+            )
+            return trader_out(await load_trader(uow.session, principal, row.id))
+    return await register_trader(uow_factory, principal, body, user_subject=subject)
+
+
+async def get_own_profile(uow_factory: UnitOfWorkFactory, principal: Principal) -> models.TraderOut:
+    async with uow_factory() as uow:
+        return trader_out(await own_trader(uow.session, principal))
+
+
+async def list_traders(uow_factory: UnitOfWorkFactory, principal: Principal) -> list[models.TraderOut]:
+    async with uow_factory() as uow:
+        rows = await uow.session.execute(
+            select(store.traders)
+            .where(store.traders.c.tenant == principal.tenant)
+            .order_by(store.traders.c.name)
+        )
+        return [trader_out(row) for row in rows]
+
+
+def subscription_out(row: Any) -> models.SubscriptionOut:
+    return models.SubscriptionOut(
+        id=row.id,
+        market_id=row.market_id,
+        trader_id=row.trader_id,
+        stalls=row.stalls,
+        specialisation=row.specialisation,
+        granted_on=row.granted_on,
+        transferred_on=row.transferred_on,
+        ends_on=row.ends_on,
+    )
+
+
+async def _held_stalls(session: Any, market_id: UUID, on: date) -> set[str]:
+    rows = await session.execute(
+        select(store.subscriptions.c.stalls).where(
+            store.subscriptions.c.market_id == market_id,
+            (store.subscriptions.c.ends_on.is_(None)) | (store.subscriptions.c.ends_on > on),
+        )
+    )
+    return {number for (stalls,) in rows for number in stalls}
+
+
+async def grant_subscription(
+    uow_factory: UnitOfWorkFactory, principal: Principal, market_id: UUID, body: models.SubscriptionIn
+) -> models.SubscriptionOut:
+    async with uow_factory() as uow:
+        market = await load_market(uow.session, principal, market_id)
+        trader = await load_trader(uow.session, principal, body.trader_id)
+        plan = domain_plan(market)
+        held = await _held_stalls(uow.session, market_id, body.granted_on)
+        for index, number in enumerate(body.stalls):
+            try:
+                plan.stall(number)
+            except domain.UnknownStall as error:
+                raise field_problem(domain.UnknownStall(f"stalls[{index}]", error.message)) from None
+            if number in held:
+                raise Problem(409, f"stall {number} is held by another subscription")
+        sub_id = uuid.uuid4()
+        await uow.session.execute(
+            insert(store.subscriptions).values(
+                id=sub_id,
+                tenant=market.tenant,
+                market_id=market_id,
+                trader_id=trader.id,
+                stalls=body.stalls,
+                specialisation=trader.specialisation,
+                granted_on=body.granted_on,
+            )
+        )
+        uow.emit(
+            contract.SubscriptionGranted(
+                subscription_id=sub_id,
+                market_id=market_id,
+                trader_id=trader.id,
+                stall_numbers=body.stalls,
+                specialisation=trader.specialisation,
+                granted_on=body.granted_on,
+                granted_at=utc_now(),
+            ),
+            tenant=market.tenant,
+            subject=str(sub_id),
+        )
+        return subscription_out(await _subscription(uow.session, principal, sub_id))
+
+
+async def _subscription(session: Any, principal: Principal, sub_id: UUID) -> Any:
+    row = (
+        await session.execute(select(store.subscriptions).where(store.subscriptions.c.id == sub_id))
+    ).one_or_none()
+    if row is None or row.tenant != principal.tenant:
+        raise Problem(404, "no such subscription")
+    return row
+
+
+async def transfer_subscription(
+    uow_factory: UnitOfWorkFactory, principal: Principal, sub_id: UUID, body: models.TransferIn
+) -> models.SubscriptionOut:
+    async with uow_factory() as uow:
+        row = await _subscription(uow.session, principal, sub_id)
+        to = await load_trader(uow.session, principal, body.to_trader_id)
+        try:
+            moved = domain.transfer_subscription(store.subscription_of(row), store.trader_of(to), body.on)
+        except domain.DomainError as error:
+            raise field_problem(error) from None
+        await uow.session.execute(
+            update(store.subscriptions)
+            .where(store.subscriptions.c.id == sub_id)
+            .values(trader_id=to.id, transferred_on=moved.transferred_on)
+        )
+        uow.emit(
+            contract.SubscriptionTransferred(
+                subscription_id=sub_id,
+                market_id=row.market_id,
+                from_trader_id=row.trader_id,
+                to_trader_id=to.id,
+                to_kbo_number=to.kbo_number,
+                transferred_on=body.on,
+                locked_until=domain.add_months(body.on, domain.TRANSFER_LOCK_MONTHS),
+                transferred_at=utc_now(),
+            ),
+            tenant=row.tenant,
+            subject=str(sub_id),
+        )
+        return subscription_out(await _subscription(uow.session, principal, sub_id))
+
+
+async def end_subscription(
+    uow_factory: UnitOfWorkFactory, principal: Principal, sub_id: UUID, body: models.EndSubscriptionIn
+) -> models.SubscriptionOut:
+    async with uow_factory() as uow:
+        row = await _subscription(uow.session, principal, sub_id)
+        if body.reason == "place_abolished":
+            try:
+                domain.check_notice(
+                    domain.PlaceChange.ABOLISH, body.announced_on or date.today(), body.ends_on
+                )
+            except domain.DomainError as error:
+                raise field_problem(error) from None
+        await uow.session.execute(
+            update(store.subscriptions)
+            .where(store.subscriptions.c.id == sub_id)
+            .values(ends_on=body.ends_on, end_reason=body.reason)
+        )
+        uow.emit(
+            contract.SubscriptionEnded(
+                subscription_id=sub_id,
+                market_id=row.market_id,
+                trader_id=row.trader_id,
+                ends_on=body.ends_on,
+                reason=body.reason,
+                ended_at=utc_now(),
+            ),
+            tenant=row.tenant,
+            subject=str(sub_id),
+        )
+        return subscription_out(await _subscription(uow.session, principal, sub_id))
+
+
+async def list_subscriptions(
+    uow_factory: UnitOfWorkFactory, principal: Principal, market_id: UUID
+) -> list[models.SubscriptionOut]:
+    async with uow_factory() as uow:
+        await load_market(uow.session, principal, market_id)
+        rows = await uow.session.execute(
+            select(store.subscriptions).where(store.subscriptions.c.market_id == market_id)
+        )
+        return [subscription_out(row) for row in rows]
+
+
+async def add_absence(
+    uow_factory: UnitOfWorkFactory, principal: Principal, trader_id: UUID | None, body: models.AbsenceIn
+) -> None:
+    """An absence period of a holder (the trader's own, or one the market master records)."""
+    if body.ends < body.starts:
+        raise Problem(422, "ends: before starts", errors=[{"loc": ["body", "ends"], "msg": "before starts"}])
+    async with uow_factory() as uow:
+        if trader_id is None:
+            trader = await own_trader(uow.session, principal)
+        else:
+            trader = await load_trader(uow.session, principal, trader_id)
+        await uow.session.execute(
+            insert(store.absences).values(
+                id=uuid.uuid4(), tenant=trader.tenant, trader_id=trader.id, starts=body.starts, ends=body.ends
+            )
+        )
+
+
+def application_out(row: Any, day: Any) -> models.ApplicationOut:
+    return models.ApplicationOut(
+        id=row.id,
+        market_day_id=row.market_day_id,
+        market_date=day.date,
+        trader_id=row.trader_id,
+        min_stalls=row.min_stalls,
+        max_stalls=row.max_stalls,
+        preferred_stalls=row.preferred_stalls,
+        anywhere=row.anywhere,
+        needs=row.needs,
+        wants_move=row.wants_move,
+        submitted_at=row.submitted_at,
+        withdrawn_at=row.withdrawn_at,
+    )
+
+
+async def _final_exists(session: Any, day_id: UUID) -> bool:
+    found = await session.execute(
+        select(store.allocations.c.id).where(
+            store.allocations.c.market_day_id == day_id, store.allocations.c.final.is_(True)
+        )
+    )
+    return found.first() is not None
+
+
+async def submit_application(
+    uow_factory: UnitOfWorkFactory, principal: Principal, day_id: UUID, body: models.ApplicationIn
+) -> models.ApplicationOut:
+    async with uow_factory() as uow:
+        trader = await own_trader(uow.session, principal)
+        day, market = await load_day(uow.session, principal, day_id)
+        if day.status != "scheduled":
+            raise Problem(409, "this market day is cancelled")
+        if await _final_exists(uow.session, day_id):
+            raise Problem(409, "the stalls of this day are allocated already")
+        application = domain.Application(
+            trader_id=str(trader.id),
+            market_day=day.date,
+            min_stalls=body.min_stalls,
+            max_stalls=body.max_stalls,
+            preferred_stalls=tuple(body.preferred_stalls),
+            anywhere=body.anywhere,
+            needs=frozenset(domain.StallFeature(n) for n in body.needs),
+            wants_move=body.wants_move,
+        )
+        try:
+            domain.validate_application(
+                application, domain_plan(market), store.regulation_of(market.regulation)
+            )
+        except domain.DomainError as error:
+            raise field_problem(error) from None
+        now = utc_now()
+        await uow.session.execute(
+            update(store.applications)
+            .where(
+                store.applications.c.market_day_id == day_id,
+                store.applications.c.trader_id == trader.id,
+                store.applications.c.withdrawn_at.is_(None),
+            )
+            .values(withdrawn_at=now)
+        )
+        app_id = uuid.uuid4()
+        await uow.session.execute(
+            insert(store.applications).values(
+                id=app_id,
+                tenant=market.tenant,
+                market_day_id=day_id,
+                trader_id=trader.id,
+                submitted_at=now,
+                **body.model_dump(),
+            )
+        )
+        uow.emit(
+            contract.ApplicationSubmitted(
+                application_id=app_id,
+                market_day_id=day_id,
+                market_id=market.id,
+                trader_id=trader.id,
+                market_date=day.date,
+                min_stalls=body.min_stalls,
+                max_stalls=body.max_stalls,
+                preferred_stalls=body.preferred_stalls,
+                anywhere=body.anywhere,
+                needs=body.needs,
+                submitted_at=now,
+            ),
+            tenant=market.tenant,
+            subject=str(day_id),
+        )
+        row = (
+            await uow.session.execute(select(store.applications).where(store.applications.c.id == app_id))
+        ).one()
+        return application_out(row, day)
+
+
+async def withdraw_application(
+    uow_factory: UnitOfWorkFactory, principal: Principal, application_id: UUID
+) -> models.ApplicationOut:
+    async with uow_factory() as uow:
+        trader = await own_trader(uow.session, principal)
+        row = (
+            await uow.session.execute(
+                select(store.applications).where(store.applications.c.id == application_id)
+            )
+        ).one_or_none()
+        # Another trader's application answers like a missing one.
+        if row is None or row.trader_id != trader.id:
+            raise Problem(404, "no such application")
+        day, _ = await load_day(uow.session, principal, row.market_day_id)
+        if row.withdrawn_at is not None:
+            raise Problem(409, "the application was withdrawn already")
+        if await _final_exists(uow.session, row.market_day_id):
+            raise Problem(409, "the stalls of this day are allocated already; stay away to release them")
+        now = utc_now()
+        await uow.session.execute(
+            update(store.applications)
+            .where(store.applications.c.id == application_id)
+            .values(withdrawn_at=now)
+        )
+        uow.emit(
+            contract.ApplicationWithdrawn(
+                application_id=application_id, market_day_id=day.id, trader_id=trader.id, withdrawn_at=now
+            ),
+            tenant=day.tenant,
+            subject=str(day.id),
+        )
+        row = (
+            await uow.session.execute(
+                select(store.applications).where(store.applications.c.id == application_id)
+            )
+        ).one()
+        return application_out(row, day)
+
+
+async def own_applications(
+    uow_factory: UnitOfWorkFactory, principal: Principal
+) -> list[models.ApplicationOut]:
+    async with uow_factory() as uow:
+        trader = await own_trader(uow.session, principal)
+        rows = await uow.session.execute(
+            select(store.applications, store.market_days.c.date.label("day_date"))
+            .join(store.market_days, store.market_days.c.id == store.applications.c.market_day_id)
+            .where(store.applications.c.trader_id == trader.id)
+            .order_by(store.market_days.c.date, store.applications.c.submitted_at)
+        )
+        return [application_out(row, _Day(row.day_date)) for row in rows]
+
+
+async def day_applications(
+    uow_factory: UnitOfWorkFactory, principal: Principal, day_id: UUID
+) -> list[models.ApplicationOut]:
+    async with uow_factory() as uow:
+        day, _ = await load_day(uow.session, principal, day_id)
+        rows = await uow.session.execute(
+            select(store.applications)
+            .where(store.applications.c.market_day_id == day_id)
+            .order_by(store.applications.c.submitted_at)
+        )
+        return [application_out(row, day) for row in rows]
+
+
+class _Day:
+    def __init__(self, day: date) -> None:
+        self.date = day
