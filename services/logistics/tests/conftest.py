@@ -276,4 +276,9 @@ def make_api() -> Callable[[Settings], AbstractAsyncContextManager[Api]]:
 
 @pytest.fixture
 def bodies() -> SimpleNamespace:
-    return SimpleNamespace(vehicle=vehicle_body, order=order_body, ring=HASSELT_RING, day=DAY, at=at)
+    def iso_window(start: int, end: int) -> dict[str, str]:
+        return {"start": at(start).isoformat(), "end": at(end).isoformat()}
+
+    return SimpleNamespace(
+        vehicle=vehicle_body, order=order_body, ring=HASSELT_RING, day=DAY, at=at, window=iso_window
+    )
