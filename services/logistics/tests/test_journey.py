@@ -120,3 +120,31 @@ async def test_a_replan_after_new_orders_keeps_the_completed_stop(api: Any, bodi
     assert [r["run_id"] for r in mine] == [replanned["id"]]
     kept = mine[0]["stops"][0]
     assert (kept["order_id"], kept["status"]) == (first["order_id"], "done")
+
+
+async def test_a_vehicle_breaking_down_keeps_its_done_stops_and_hands_on_or_reports_the_rest(
+    api: Any, bodies: SimpleNamespace
+) -> None:
+    day = await plan_day(api, bodies)
+    run_id = day["run"]["id"]
+    await api.ok("POST", f"/planning-runs/{run_id}/dispatch", OPERATOR, {})
+    bike_route = (await api.ok("GET", "/driver/routes", "hasselt.driver"))[0]
+    await api.ok(
+        "POST", f"/routes/{bike_route['id']}/stops/0/done", "hasselt.driver", {"at": bodies.at(9).isoformat()}
+    )
+    open_orders = {s["order_id"] for s in bike_route["stops"][1:]}
+
+    body = {"at": bodies.at(9, 5).isoformat(), "broken_down": [day["fleet"]["bike"]["id"]], "time_limit_s": 1}
+    started = await api.ok("POST", f"/planning-runs/{run_id}/replan", OPERATOR, body)
+    replanned = await api.finished_run(started["id"])
+
+    assert replanned["status"] == "completed", replanned["error"]
+    assert replanned["summary"]["violations"] == []
+    routes = await api.ok("GET", f"/planning-runs/{replanned['id']}/routes", OPERATOR)
+    bike = [r for r in routes if r["vehicle_kind"] == "cargo_bike"]
+    assert [[(s["order_id"], s["status"]) for s in r["stops"]] for r in bike] == [
+        [(bike_route["stops"][0]["order_id"], "done")]
+    ]
+    elsewhere = {s["order_id"] for r in routes if r["vehicle_kind"] != "cargo_bike" for s in r["stops"]}
+    left_out = {u["order_id"] for u in replanned["unassigned"]}
+    assert open_orders <= elsewhere | left_out

@@ -467,6 +467,7 @@ def _decode(compiled: _Compiled, solution: Solution, replan: ReplanRequest | Non
         if not solution.routes[k] and not done:
             continue
         routes.append(_route(compiled, solution, k, vehicle, done))
+    routes += _stopped(places, replan)
     served = {s.order_id for r in routes for s in r.stops if s.kind is StopKind.DELIVERY}
     unassigned = [
         UnassignedOrder(stop[0].id, compiled.reasons.get(stop[0].id, UnassignedReason.FLEET_EXHAUSTED))
@@ -474,6 +475,19 @@ def _decode(compiled: _Compiled, solution: Solution, replan: ReplanRequest | Non
         if stop and stop[1] is StopKind.DELIVERY and stop[0].id not in served
     ]
     return Plan(tuple(routes), tuple(unassigned), solution.objective if problem.nodes else 0)
+
+
+def _stopped(places: Layout, replan: ReplanRequest | None) -> list[Route]:
+    """Vehicles out of service keep the stops they completed before they broke down, and nothing more."""
+    if replan is None:
+        return []
+    running = {v.id for v in places.vehicles}
+    kept = []
+    for route in replan.previous.routes:
+        done = _completed(replan, route.vehicle_id)
+        if route.vehicle_id not in running and done:
+            kept.append(Route(**{**route.__dict__, "stops": done}))
+    return kept
 
 
 def _completed(replan: ReplanRequest | None, vehicle_id: str) -> tuple[PlannedStop, ...]:
