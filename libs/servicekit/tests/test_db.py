@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import textwrap
 from pathlib import Path
 
@@ -76,8 +77,8 @@ async def test_ping_answers_on_a_live_database(tmp_path: Path) -> None:
     await engine.dispose()
 
 
-def write_migrations(directory: Path) -> None:
-    """A migrations folder as a service keeps it: the three-line env.py and one revision."""
+def write_migrations(directory: Path, *, slow: bool = False) -> None:
+    """A migrations folder as a service keeps it: the three-line env.py and one revision (`slow`: takes 2 s)."""
     init_migrations(directory, package="unused")
     (directory / "env.py").write_text(
         textwrap.dedent(
@@ -99,9 +100,12 @@ def write_migrations(directory: Path) -> None:
             down_revision = None
             branch_labels = None
             depends_on = None
+            SLOW = {slow}
 
 
             def upgrade() -> None:
+                if SLOW:
+                    op.execute("SELECT pg_sleep(2)")
                 op.create_table(
                     "counters",
                     sa.Column("name", sa.String(20), primary_key=True),
@@ -112,7 +116,7 @@ def write_migrations(directory: Path) -> None:
             def downgrade() -> None:
                 op.drop_table("counters")
             '''
-        )
+        ).replace("{slow}", str(slow))
     )
 
 
@@ -166,6 +170,25 @@ async def test_migrations_upgrade_a_postgresql_database_to_head(tmp_path: Path, 
     write_migrations(tmp_path / "migrations")
 
     await upgrade_head(tmp_path / "migrations", postgres_url)
+
+    await assert_migrated(postgres_url)
+
+
+@pytest.mark.postgres
+async def test_replicas_starting_together_upgrade_a_postgresql_database_once(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    # Slow enough that all three are inside the upgrade at once.
+    write_migrations(tmp_path / "migrations", slow=True)
+
+    # Separate processes, as replicas are: Alembic's `context` is process-global, so threads cannot stand in.
+    script = "import asyncio, sys; from pathlib import Path; from servicekit.migrations import upgrade_head; "
+    script += "asyncio.run(upgrade_head(Path(sys.argv[1]), sys.argv[2]))"
+    replicas = [
+        await asyncio.create_subprocess_exec(sys.executable, "-c", script, str(tmp_path / "migrations"), postgres_url)
+        for _ in range(3)
+    ]
+    assert [await replica.wait() for replica in replicas] == [0, 0, 0]
 
     await assert_migrated(postgres_url)
 

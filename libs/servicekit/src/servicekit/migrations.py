@@ -9,10 +9,13 @@ from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 
 from servicekit.db import create_engine, is_sqlite
+
+# Any fixed 64-bit number, the same in every replica of every service (each service has its own database).
+MIGRATION_LOCK_KEY = 0x43697479426C6B73
 
 ENV_PY = '''"""Alembic environment of this service: the shared servicekit body with this service's tables."""
 
@@ -122,4 +125,7 @@ def _run_migrations(connection: Connection, metadatas: list[MetaData], sqlite: b
     # Batch mode lets SQLite run ALTER TABLE style migrations by copying the table.
     context.configure(connection=connection, target_metadata=metadatas, render_as_batch=sqlite)
     with context.begin_transaction():
+        if not sqlite:
+            # Replicas start together: one upgrades, the others wait here and then find the head already applied.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         context.run_migrations()
