@@ -78,7 +78,7 @@ async def test_ping_answers_on_a_live_database(tmp_path: Path) -> None:
 
 
 def write_migrations(directory: Path, *, slow: bool = False) -> None:
-    """A migrations folder as a service keeps it: the three-line env.py and one revision (`slow`: takes 2 s)."""
+    """A migrations folder as a service keeps it: the three-line env.py and one revision (`slow`: 2 s)."""
     init_migrations(directory, package="unused")
     (directory / "env.py").write_text(
         textwrap.dedent(
@@ -185,7 +185,9 @@ async def test_replicas_starting_together_upgrade_a_postgresql_database_once(
     script = "import asyncio, sys; from pathlib import Path; from servicekit.migrations import upgrade_head; "
     script += "asyncio.run(upgrade_head(Path(sys.argv[1]), sys.argv[2]))"
     replicas = [
-        await asyncio.create_subprocess_exec(sys.executable, "-c", script, str(tmp_path / "migrations"), postgres_url)
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", script, str(tmp_path / "migrations"), postgres_url
+        )
         for _ in range(3)
     ]
     assert [await replica.wait() for replica in replicas] == [0, 0, 0]

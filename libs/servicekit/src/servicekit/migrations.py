@@ -126,6 +126,6 @@ def _run_migrations(connection: Connection, metadatas: list[MetaData], sqlite: b
     context.configure(connection=connection, target_metadata=metadatas, render_as_batch=sqlite)
     with context.begin_transaction():
         if not sqlite:
-            # Replicas start together: one upgrades, the others wait here and then find the head already applied.
+            # Replicas start together: one upgrades, the others wait here, then find the head applied.
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         context.run_migrations()
