@@ -14,6 +14,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
+from console.clients import ServiceProblem
 from console.i18n import LANGUAGES, choose_language, translator
 from console.session import LANGUAGE_COOKIE, User, base_path
 
@@ -113,6 +114,17 @@ def render(
         )
     )
     return HTMLResponse(page, status_code=status)
+
+
+def unavailable(request: Request, user: User | None, problem: ServiceProblem) -> HTMLResponse:
+    """The page could not be built because a service failed; say which and why, in the user's language."""
+    t = translator(language_of(request))
+    if problem.missing and problem.status != 404:
+        message = t("not_available_yet")
+    else:
+        message = t("service_error", service=problem.service, detail=problem.detail)
+    status = 404 if problem.status == 404 else 502
+    return render(request, "unavailable.html", user, message=message, status=status)
 
 
 def raw(html: str) -> Markup:

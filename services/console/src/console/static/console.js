@@ -33,6 +33,38 @@ function followFeed(box) {
   });
 }
 
+// Stall picking: the checkboxes are the real controls; the plan mirrors them and remembers the order of picks.
+function pickStalls(form) {
+  const order = form.querySelector("input[name=order]");
+  const status = form.querySelector(".picked");
+  const boxes = new Map([...form.querySelectorAll("input[name=stalls]")].map((box) => [box.value, box]));
+  const picks = [];
+  const show = () => {
+    form.querySelectorAll("g.stall[data-pick]").forEach((g) => {
+      g.classList.toggle("chosen", picks.includes(g.dataset.stall));
+    });
+    order.value = picks.join(",");
+    status.textContent = `${status.dataset.pickedLabel}: ${picks.join(", ") || "\u2013"}`;
+  };
+  const toggle = (number, on) => {
+    const at = picks.indexOf(number);
+    if (on && at < 0) picks.push(number);
+    if (!on && at >= 0) picks.splice(at, 1);
+    show();
+  };
+  boxes.forEach((box, number) => box.addEventListener("change", () => toggle(number, box.checked)));
+  form.querySelectorAll("g.stall[data-pick]").forEach((g) => {
+    g.addEventListener("click", () => {
+      const box = boxes.get(g.dataset.stall);
+      if (!box) return;
+      box.checked = !box.checked;
+      toggle(g.dataset.stall, box.checked);
+    });
+  });
+  show();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-feed]").forEach(followFeed);
+  document.querySelectorAll("[data-stall-picker]").forEach(pickStalls);
 });
