@@ -153,5 +153,16 @@ def down_command(var_dir: VarDir = Path("var")) -> None:
         typer.echo("Nothing started by `cityblocks up` is running")
 
 
+@app.command("manifests")
+def manifests_command(
+    out: Annotated[Path, typer.Option(help="Folder for the Kubernetes manifests.")] = Path("infra/k8s"),
+) -> None:
+    """Write the Kubernetes manifests (kustomize) for every service in SERVICES."""
+    from cityblocks import manifests
+
+    for path in manifests.write(out):
+        typer.echo(f"wrote {path}")
+
+
 def main() -> None:
     app()
