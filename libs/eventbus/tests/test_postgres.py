@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from contracts.envelope import Envelope
 from contracts.probe import ProbeRecorded
-from eventbus import OutboxRelay
+from eventbus import InProcessBus, OutboxRelay
 from eventbus.tables import outbox
 
 pytestmark = pytest.mark.postgres
@@ -64,3 +66,39 @@ async def test_a_relay_with_batches_in_flight_keeps_the_order_per_key(postgres_h
         assert applied == list(range(stream, 300, 3))
     await relay.stop()
     assert len(consumer.seen) == 300
+
+
+class HeldBus:
+    """Publishes to `inner` only once `release` is set: a relay whose broker is slow to acknowledge."""
+
+    def __init__(self, inner: InProcessBus, release: asyncio.Event) -> None:
+        self._inner = inner
+        self._release = release
+        self.holding = asyncio.Event()
+
+    async def publish(self, envelopes: Sequence[Envelope], **options: Any) -> None:
+        self.holding.set()
+        await self._release.wait()
+        await self._inner.publish(envelopes, **options)
+
+
+async def test_a_second_relay_waits_for_the_rows_a_first_relay_has_in_flight(postgres_harness: Any) -> None:
+    harness = postgres_harness
+    consumer = await harness.start()
+    async with harness.uow_factory() as uow:
+        for seq in range(20):
+            uow.emit(ProbeRecorded(stream="two", seq=seq), tenant="44021")
+    release = asyncio.Event()
+    slow = HeldBus(harness.bus, release)
+    slow_relay = OutboxRelay(harness.sessionmaker, slow, batch_size=10)  # type: ignore[arg-type]
+    first = asyncio.create_task(slow_relay.relay_once())
+    await slow.holding.wait()
+    second = asyncio.create_task(OutboxRelay(harness.sessionmaker, harness.bus, batch_size=10).relay_once())
+
+    await asyncio.sleep(0.3)
+    assert not second.done()
+    release.set()
+
+    assert [await first, await second] == [10, 10]
+    assert await harness.until_applied("two", 20) == list(range(20))
+    assert len(consumer.seen) == 20

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
+import orjson
 from aiokafka import (
     AIOKafkaConsumer,
     AIOKafkaProducer,
@@ -62,7 +63,11 @@ def to_headers(envelope: Envelope, extra: Mapping[str, str] | None = None) -> He
 
 
 def to_value(envelope: Envelope) -> bytes:
-    return json.dumps(envelope.data, separators=(",", ":")).encode()
+    try:
+        return orjson.dumps(envelope.data)
+    except TypeError:
+        # orjson refuses integers beyond 64 bits; the standard library writes them.
+        return json.dumps(envelope.data, separators=(",", ":")).encode()
 
 
 def from_record(topic: str, headers: Sequence[tuple[str, bytes]], value: bytes | None) -> Envelope:
@@ -72,7 +77,7 @@ def from_record(topic: str, headers: Sequence[tuple[str, bytes]], value: bytes |
         attr = _ATTRIBUTE_OF_PLAIN.get(name) or (name[3:] if name.startswith("ce_") else None)
         if attr in _ENVELOPE_ATTRIBUTES:
             attrs[attr] = raw.decode()
-    data = json.loads(value or b"null")
+    data = orjson.loads(value or b"null")
     if not isinstance(data, dict):
         raise ValueError(f"the record value is not a JSON object: {type(data).__name__}")
     return Envelope.from_attributes(attrs, topic=topic, data=data)
@@ -262,6 +267,7 @@ class _GroupWorker:
         self.processed: dict[TopicPartition, int] = {}
         self.committed: dict[TopicPartition, int] = {}
         self._task: asyncio.Task[None] | None = None
+        self._committing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         topics = [self.bus.physical(t) for t in self.subscription.topics]
@@ -277,20 +283,44 @@ class _GroupWorker:
         await self.consumer.stop()
 
     async def commit(self, partitions: set[TopicPartition]) -> None:
+        """Commit what was processed of `partitions`, after any commit still running in the background."""
+        if self._committing is not None:
+            await asyncio.gather(self._committing, return_exceptions=True)
+        await self._commit(partitions)
+
+    def commit_soon(self) -> None:
+        """Commit in the background, so that the next fetch does not wait for the group coordinator.
+
+        One commit at a time, always of the latest processed offsets, so a commit never goes backwards.
+        """
+        if self._committing is None or self._committing.done():
+            self._committing = asyncio.create_task(self._commit_processed())
+
+    async def _commit_processed(self) -> None:
+        while True:
+            assigned = self.consumer.assignment()
+            pending = {tp for tp in self.processed if tp in assigned}
+            if not await self._commit(pending):
+                break
+        with contextlib.suppress(KafkaError):
+            await self.lag()
+
+    async def _commit(self, partitions: set[TopicPartition]) -> bool:
         offsets = {
             tp: offset
             for tp, offset in self.processed.items()
             if tp in partitions and self.committed.get(tp) != offset
         }
         if not offsets:
-            return
+            return False
         try:
             await self.consumer.commit(offsets)
         except KafkaError:
             # Partitions lost in a rebalance: the next owner re-delivers and its inbox absorbs the duplicates.
             log.warning("%s: commit failed", self.subscription.group, exc_info=True)
-            return
+            return False
         self.committed.update(offsets)
+        return True
 
     def forget(self, partitions: set[TopicPartition]) -> None:
         """Drop what we knew of partitions we lost: another member may move them on before they come back."""
@@ -339,9 +369,7 @@ class _GroupWorker:
                 continue
             for tp, records in batches.items():
                 self.processed[tp] = records[-1].offset + 1
-            await self.commit(set(batches))
-            with contextlib.suppress(KafkaError):
-                await self.lag()
+            self.commit_soon()
 
     async def _deliver(self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
         envelopes: list[Envelope] = []

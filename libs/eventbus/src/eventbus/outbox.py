@@ -9,8 +9,11 @@ from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, select, update
+import orjson
+from sqlalchemy import BigInteger, Row, Text, all_, any_, bindparam, cast, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql import ColumnElement
 
 from contracts.envelope import Envelope
 from eventbus.bus import Bus
@@ -19,12 +22,17 @@ from eventbus.tables import outbox
 log = logging.getLogger(__name__)
 
 
+_SEQS = ARRAY(BigInteger)
+
+
 class OutboxRelay:
     """Selects unsent rows rather than keeping a high-water mark, so a row that commits late is never skipped.
 
-    On PostgreSQL rows are locked with SKIP LOCKED, so several relays may share one outbox, and one relay
-    keeps up to `pipeline` batches in flight: it selects and enqueues the next batch while the broker
-    acknowledges the previous ones (batches are enqueued in seq order, so the order per key holds).
+    On PostgreSQL one relay keeps up to `pipeline` batches in flight: it selects and enqueues the next batch
+    while the broker acknowledges the previous ones (batches are enqueued in seq order, so the order per key
+    holds). Rows stay locked until they are acknowledged and marked sent, and a relay waits for rows another
+    relay has locked instead of skipping them: so several relays (one per replica) may share one outbox and
+    still publish every key in seq order, one after the other rather than side by side.
     A crash between publishing and marking sent republishes the batch; the consumers' inboxes absorb it.
     """
 
@@ -44,6 +52,7 @@ class OutboxRelay:
         self._retry_delay = retry_delay
         self._pipeline = asyncio.Semaphore(pipeline)
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._in_flight_seqs: set[int] = set()
         self._failed: BaseException | None = None
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -83,23 +92,29 @@ class OutboxRelay:
         return total
 
     async def _unsent(self, session: AsyncSession) -> Sequence[Row[Any, Any, Any, Any]]:
+        # The JSON columns are read as text and parsed with orjson, several times faster than the driver.
         stmt = (
-            select(outbox.c.seq, outbox.c.topic, outbox.c.attributes, outbox.c.data)
+            select(outbox.c.seq, outbox.c.topic, cast(outbox.c.attributes, Text), cast(outbox.c.data, Text))
             .where(outbox.c.sent_at.is_(None))
             .order_by(outbox.c.seq)
             .limit(self._batch_size)
         )
-        if session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        return (await session.execute(stmt)).all()
+        if not _is_postgresql(session):
+            return (await session.execute(stmt)).all()
+        # Not SKIP LOCKED: skipping rows another relay has in flight would publish later rows of their keys
+        # first. Waiting for them (they are re-checked once that relay commits) keeps the order per key. Our
+        # own batches in flight are excluded by seq instead.
+        stmt = stmt.where(outbox.c.seq != all_(bindparam("in_flight", type_=_SEQS))).with_for_update()
+        params = {"in_flight": sorted(self._in_flight_seqs)}
+        return (await session.execute(stmt, params)).all()
 
     async def _mark_sent(self, session: AsyncSession, seqs: list[int]) -> None:
-        stmt = update(outbox).where(outbox.c.seq.in_(seqs)).values(sent_at=datetime.now(UTC))
+        stmt = update(outbox).where(_seq_in(session, seqs)).values(sent_at=datetime.now(UTC))
         await session.execute(stmt)
 
     async def _run(self) -> None:
         async with self._sessionmaker() as session:
-            pipelined = session.get_bind().dialect.name == "postgresql"
+            pipelined = _is_postgresql(session)
         relay = self._relay_pipelined if pipelined else self.relay_once
         while True:
             self._wakeup.clear()
@@ -134,7 +149,9 @@ class OutboxRelay:
             await session.close()
             self._pipeline.release()
             return 0
-        task = asyncio.create_task(self._settle(session, [row.seq for row in rows], durable))
+        seqs = [row.seq for row in rows]
+        self._in_flight_seqs.update(seqs)
+        task = asyncio.create_task(self._settle(session, seqs, durable))
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
         return len(rows)
@@ -149,6 +166,7 @@ class OutboxRelay:
             self._failed = exc
         finally:
             await session.close()
+            self._in_flight_seqs.difference_update(seqs)
             self._pipeline.release()
 
     async def _wait(self) -> None:
@@ -157,4 +175,16 @@ class OutboxRelay:
 
 
 def _envelope(row: Row[Any, Any, Any, Any]) -> Envelope:
-    return Envelope.from_attributes(row.attributes, topic=row.topic, data=row.data)
+    _, topic, attributes, data = row
+    return Envelope.from_attributes(orjson.loads(attributes), topic=topic, data=orjson.loads(data))
+
+
+def _is_postgresql(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _seq_in(session: AsyncSession, seqs: list[int]) -> ColumnElement[bool]:
+    # One array parameter on PostgreSQL: a single prepared statement, whatever the batch size.
+    if _is_postgresql(session):
+        return outbox.c.seq == any_(bindparam("seqs", seqs, type_=_SEQS))
+    return outbox.c.seq.in_(seqs)

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cache
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import insert
+import orjson
+from sqlalchemy import JSON, Text, bindparam, cast, func, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.dml import Insert
 
 from contracts.base import Event
 from contracts.envelope import Envelope
@@ -61,7 +66,10 @@ class UnitOfWork:
         if not self._pending:
             return
         now = datetime.now(UTC)
-        await self.session.execute(insert(outbox), [_outbox_row(e, now) for e in self._pending])
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self.session.execute(_unnest_insert(), _outbox_columns(self._pending, now))
+        else:
+            await self.session.execute(insert(outbox), [_outbox_row(e, now) for e in self._pending])
         self._pending.clear()
 
     async def commit(self) -> None:
@@ -125,4 +133,34 @@ def _outbox_row(envelope: Envelope, now: datetime) -> dict[str, Any]:
         "data": envelope.data,
         "created_at": now,
         "sent_at": None,
+    }
+
+
+_COLUMNS = ("event_id", "topic", "key", "type", "attributes", "data")
+
+
+@cache
+def _unnest_insert() -> Insert:
+    """One INSERT of every row from arrays (PostgreSQL): one statement instead of one execution per row.
+
+    The rows come out of unnest in array order, so their seqs keep the order of emission.
+    """
+    arrays: dict[str, ColumnElement[Any]] = {
+        name: func.unnest(bindparam(name, type_=ARRAY(Text))) for name in _COLUMNS
+    }
+    arrays["attributes"] = cast(arrays["attributes"], JSON)
+    arrays["data"] = cast(arrays["data"], JSON)
+    rows = select(*arrays.values(), bindparam("created_at", type_=outbox.c.created_at.type))
+    return insert(outbox).from_select([*_COLUMNS, "created_at"], rows)
+
+
+def _outbox_columns(envelopes: list[Envelope], now: datetime) -> dict[str, Any]:
+    return {
+        "event_id": [e.id for e in envelopes],
+        "topic": [e.topic for e in envelopes],
+        "key": [e.partitionkey for e in envelopes],
+        "type": [e.type for e in envelopes],
+        "attributes": [orjson.dumps(e.attributes()).decode() for e in envelopes],
+        "data": [orjson.dumps(e.data).decode() for e in envelopes],
+        "created_at": now,
     }
