@@ -164,6 +164,12 @@ def live_platform(tmp_path_factory: pytest.TempPathFactory, chromium: Path) -> I
     loop.close()
 
 
+@pytest.fixture(scope="session")
+def mounted(live_platform: LivePlatform) -> set[str]:
+    """Names of the services the live platform mounted (journeys wait for the services they need)."""
+    return {service.name for service in live_platform.app.state.services}
+
+
 @pytest.fixture
 def browser(chromium: Path) -> Iterator[Browser]:
     # Per test: sync Playwright marks the main thread's event loop as running while it is open, which the

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -15,7 +14,7 @@ from console.i18n import translator
 from console.plans import StallMark, plan_svg, stalls_of
 from console.qr import qr_svg
 from console.session import MaybeUser, User, base_path, requires
-from console.web import language_of, raw, render, unavailable
+from console.web import language_of, local_today, raw, render, unavailable
 
 router = APIRouter(include_in_schema=False)
 Trader = Annotated[User, requires("trader")]
@@ -36,7 +35,7 @@ async def _optional(call: Any, default: Any) -> Any:
 
 
 def _upcoming(days: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    today = date.today().isoformat()
+    today = local_today().isoformat()
     return [d for d in days if d.get("date", "") >= today and d.get("status") == "scheduled"][:UPCOMING_DAYS]
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, tzinfo
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 from fastapi import Request
@@ -70,6 +72,7 @@ def environment() -> jinja2.Environment:
     env.filters["money"] = money
     env.filters["tojson_attr"] = lambda value: json.dumps(value)
     env.filters["when"] = when
+    env.filters["clock"] = clock
     return env
 
 
@@ -87,6 +90,32 @@ def when(value: Any) -> str:
     if not isinstance(value, str):
         return NO_VALUE if value is None else str(value)
     return value.replace("T", " ")[:16]
+
+
+def clock(value: Any) -> str:
+    """An ISO timestamp as local time in Belgium (`07:45`), the time people on the street work with."""
+    if not isinstance(value, str):
+        return NO_VALUE
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        return moment.strftime("%H:%M")
+    return moment.astimezone(_local_zone()).strftime("%H:%M")
+
+
+def local_today() -> date:
+    """Today in Belgium: near midnight UTC the services' day has already turned."""
+    return datetime.now(_local_zone()).date()
+
+
+@cache
+def _local_zone() -> tzinfo:
+    try:
+        return ZoneInfo("Europe/Brussels")
+    except ZoneInfoNotFoundError:
+        return UTC
 
 
 def language_of(request: Request) -> str:
