@@ -37,6 +37,7 @@ class ServiceEntry:
 SERVICES: tuple[ServiceEntry, ...] = (
     ServiceEntry("market", "market.app", "MARKET_", 8101),
     ServiceEntry("logistics", "logistics.app", "LOGISTICS_", 8102),
+    ServiceEntry("mobility-credit", "mobility_credit.app", "MOBILITY_CREDIT_", 8103),
     ServiceEntry("incentives", "incentives.app", "INCENTIVES_", 8104),
     ServiceEntry("console", "console.app", "CONSOLE_", 8105),
 )

@@ -1,0 +1,136 @@
+"""One command, one transaction: retries on races, the ledger inside it, stored idempotent answers."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from eventbus import UnitOfWork, UnitOfWorkFactory
+from ledger import CreateTransferResult, LedgerSession, Transfer, TransferResult, is_retryable
+from mobility_credit import domain, store
+
+T = TypeVar("T")
+_ATTEMPTS = 8
+
+# Ledger result codes that are the client's problem, each as the service's own named error.
+_LEDGER_ERRORS: dict[CreateTransferResult, type[domain.MobilityCreditError]] = {
+    CreateTransferResult.EXCEEDS_CREDITS: domain.InsufficientBudget,
+    CreateTransferResult.PENDING_TRANSFER_EXPIRED: domain.HoldExpired,
+    CreateTransferResult.EXCEEDS_PENDING_TRANSFER_AMOUNT: domain.CaptureExceedsHold,
+    CreateTransferResult.PENDING_TRANSFER_ALREADY_POSTED: domain.HoldNotOpen,
+    CreateTransferResult.PENDING_TRANSFER_ALREADY_VOIDED: domain.HoldNotOpen,
+    CreateTransferResult.EXISTS_WITH_DIFFERENT_FIELDS: domain.Conflict,
+    CreateTransferResult.DEBIT_ACCOUNT_NOT_FOUND: domain.NotFound,
+    CreateTransferResult.CREDIT_ACCOUNT_NOT_FOUND: domain.NotFound,
+}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes for timezone-aware columns; they were stored in UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+async def run_command(uow_factory: UnitOfWorkFactory, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    """Run `work` in one unit of work; a deadlock or a race on the same id is run again from the start."""
+    for attempt in range(_ATTEMPTS):
+        try:
+            async with uow_factory() as uow:
+                return await work(uow)
+        except domain.MobilityCreditError:
+            raise
+        except Exception as error:
+            if attempt + 1 >= _ATTEMPTS or not is_retryable(error):
+                raise
+            await asyncio.sleep(random.uniform(0, 0.003 * (attempt + 1)))
+    raise AssertionError("unreachable")
+
+
+async def ledger_session(uow: UnitOfWork) -> LedgerSession:
+    return LedgerSession(await uow.session.connection())
+
+
+async def transfer(uow: UnitOfWork, transfers: Sequence[Transfer]) -> list[TransferResult]:
+    """Write transfers in this transaction, all or nothing; a refusal raises (the transaction rolls back)."""
+    session = await ledger_session(uow)
+    results = await session.create_transfers(transfers, atomic=len(transfers) > 1)
+    for result in results:
+        if not result.ok:
+            raise ledger_error(result)
+    return results
+
+
+def ledger_error(result: TransferResult) -> domain.MobilityCreditError:
+    error_type = _LEDGER_ERRORS.get(result.code)
+    if error_type is None:
+        return domain.LedgerRejected(f"the ledger refused the transfer: {result.code.value}")
+    error = error_type(f"the ledger refused the transfer: {result.code.value}")
+    return error
+
+
+def request_hash(operation: str, body: Any) -> str:
+    text = json.dumps({"op": operation, "body": body}, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+async def stored_answer(
+    uow: UnitOfWork, scope: str, key: str, digest: str
+) -> tuple[int, dict[str, Any]] | None:
+    """The answer given to an earlier request with this key; another body under the same key is a conflict."""
+    k = store.idempotency_keys
+    row = (
+        await uow.session.execute(
+            sa.select(k.c.request_hash, k.c.status_code, k.c.response).where(
+                k.c.scope == scope, k.c.key == key
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.request_hash != digest:
+        raise domain.IdempotencyConflict("this Idempotency-Key was used for another request")
+    return row.status_code, dict(row.response)
+
+
+async def remember_answer(
+    uow: UnitOfWork, scope: str, key: str, digest: str, status: int, response: dict[str, Any]
+) -> None:
+    # A concurrent request with the same key makes this insert fail; the retry then replays its answer.
+    await uow.session.execute(
+        sa.insert(store.idempotency_keys).values(
+            scope=scope, key=key, request_hash=digest, status_code=status, response=response, created_at=now()
+        )
+    )
+
+
+async def idempotent(
+    uow_factory: UnitOfWorkFactory,
+    *,
+    scope: str,
+    key: str,
+    operation: str,
+    body: Any,
+    work: Callable[[UnitOfWork], Awaitable[tuple[int, dict[str, Any]]]],
+) -> tuple[int, dict[str, Any]]:
+    """Run a provider command once per key: the answer is stored with the effect, in the same transaction."""
+    digest = request_hash(operation, body)
+
+    async def once(uow: UnitOfWork) -> tuple[int, dict[str, Any]]:
+        earlier = await stored_answer(uow, scope, key, digest)
+        if earlier is not None:
+            return earlier
+        status, response = await work(uow)
+        await remember_answer(uow, scope, key, digest, status, response)
+        return status, response
+
+    return await run_command(uow_factory, once)
