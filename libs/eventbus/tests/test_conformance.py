@@ -13,7 +13,7 @@ from sqlalchemy import insert, select
 from contracts.envelope import Envelope
 from contracts.probe import ProbeRecorded
 from eventbus import InProcessBus, KafkaBus, OutboxRelay, list_dead_letters, replay
-from eventbus.bus import dlq_topic
+from eventbus.bus import dlq_topic, lag_gauge
 from eventbus.tables import dead_letters, inbox, outbox
 
 
@@ -106,6 +106,30 @@ async def test_a_poison_message_is_dead_lettered_and_the_consumer_goes_on(harnes
     assert headers["ce_dlqconsumer"] == harness.group
     assert headers["ce_dlqattempts"] == "3"
     assert "cannot apply p/2" in headers["ce_dlqerror"]
+
+
+async def test_a_dead_letter_is_written_once_when_its_dlq_publish_fails_and_is_retried(harness: Any) -> None:
+    await harness.start()
+    publish = harness.bus.publish
+    refused: list[str] = []
+
+    async def dlq_refused_once(envelopes: Any, *, topic: str | None = None, **options: Any) -> None:
+        if topic == dlq_topic("probe.records") and not refused:
+            refused.append(topic)
+            raise RuntimeError("the broker is away")
+        await publish(envelopes, topic=topic, **options)
+
+    harness.bus.publish = dlq_refused_once
+    await harness.relay.start()
+    poison = (await harness.emit("o", 1, payload="poison"))[0]
+    await harness.emit("o", 2)
+
+    assert await harness.until_applied("o", 1) == [2]
+    assert refused
+    letters = await list_dead_letters(harness.sessionmaker, consumer=harness.group)
+    assert [d.event_id for d in letters] == [poison.id]
+    headers = await dlq_headers(harness, dlq_topic("probe.records"), 1)
+    assert [h["ce_id"] for h in headers] == [poison.id]
 
 
 async def test_a_dead_letter_can_be_replayed_once_the_cause_is_fixed(harness: Any) -> None:
@@ -236,16 +260,19 @@ async def _outbox_seqs(harness: Any) -> list[int]:
         return list((await session.execute(select(outbox.c.seq).order_by(outbox.c.seq))).scalars())
 
 
-async def test_lag_counts_the_records_a_group_has_not_committed(harness: Any) -> None:
+async def test_lag_counts_the_records_a_group_has_not_committed_and_sets_the_gauge(harness: Any) -> None:
     harness.gate = asyncio.Event()
     await harness.start()
     await harness.bus.publish([probe_envelope("lag", seq) for seq in range(5)])
+    gauge = lag_gauge().labels(group=harness.group, topic="probe.records")
 
     await harness.eventually(lambda: _lag_is(harness, 5))
+    assert gauge._value.get() == 5
     harness.gate.set()
 
     assert sorted(await harness.until_applied("lag", 5)) == [0, 1, 2, 3, 4]
     await harness.eventually(lambda: _lag_is(harness, 0))
+    assert gauge._value.get() == 0
 
 
 async def _lag_is(harness: Any, value: int) -> bool:

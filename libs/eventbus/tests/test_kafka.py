@@ -12,7 +12,8 @@ from contracts.base import Event
 from contracts.envelope import Envelope
 from contracts.probe import ProbeRecorded
 from eventbus import Consumer, Handler, KafkaBus, list_dead_letters
-from eventbus.kafka import from_record, lag_gauge, to_headers, to_value
+from eventbus.bus import lag_gauge
+from eventbus.kafka import from_record, to_headers, to_value
 
 
 def probe_envelope(stream: str, seq: int) -> Envelope:

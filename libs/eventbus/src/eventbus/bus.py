@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Protocol
+
+from prometheus_client import Gauge
 
 from contracts.envelope import Envelope
 
@@ -19,6 +22,14 @@ DLQ_ATTEMPTS = "ce_dlqattempts"
 
 def dlq_topic(topic: str) -> str:
     return topic + DLQ_SUFFIX
+
+
+@cache
+def lag_gauge() -> Gauge:
+    """The consumer-lag gauge both buses set, registered once per process on first use."""
+    return Gauge(
+        "cityblocks_consumer_lag", "Records not yet committed by a consumer group", ["group", "topic"]
+    )
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from contracts import registry
 from contracts.base import Event
@@ -162,5 +162,12 @@ class Consumer:
             "attempts": attempts,
             "created_at": datetime.now(UTC),
         }
+        # When the DLQ publish after this fails, the record is delivered again and fails again: keep one row.
+        pending = select(dead_letters.c.id).where(
+            dead_letters.c.consumer == self.name,
+            dead_letters.c.event_id == event_id,
+            dead_letters.c.replayed_at.is_(None),
+        )
         async with self.uow_factory.sessionmaker() as session, session.begin():
-            await session.execute(insert(dead_letters).values(row))
+            if (await session.execute(pending.limit(1))).first() is None:
+                await session.execute(insert(dead_letters).values(row))

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from contracts.envelope import Envelope
-from eventbus.bus import Deliver, DeliverBatch, Reject, Subscription
+from eventbus.bus import Deliver, DeliverBatch, Reject, Subscription, lag_gauge
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +105,16 @@ class InProcessBus:
         return self._logs.setdefault(topic, [[] for _ in range(self._partitions)])
 
     def _group_lag(self, sub: Subscription) -> int:
+        """Records the group has not committed; sets the lag gauge per topic as the Kafka bus does."""
         committed = self._committed.get(sub.group, {})
-        return sum(
-            len(records) - committed.get((topic, p), 0)
-            for topic in sub.topics
-            for p, records in enumerate(self._log(topic))
-        )
+        total = 0
+        for topic in sub.topics:
+            lag = sum(
+                len(records) - committed.get((topic, p), 0) for p, records in enumerate(self._log(topic))
+            )
+            lag_gauge().labels(group=sub.group, topic=topic).set(lag)
+            total += lag
+        return total
 
     async def _run(self, sub: Subscription, wakeup: asyncio.Event) -> None:
         while True:

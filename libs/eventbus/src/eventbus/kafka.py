@@ -7,7 +7,6 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Mapping, Sequence
-from functools import cache
 from typing import Any
 
 import orjson
@@ -20,7 +19,6 @@ from aiokafka import (
 )
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
-from prometheus_client import Gauge
 
 from contracts.envelope import Envelope
 from eventbus.bus import (
@@ -33,6 +31,7 @@ from eventbus.bus import (
     Subscription,
     Undecodable,
     dlq_topic,
+    lag_gauge,
 )
 
 log = logging.getLogger(__name__)
@@ -43,14 +42,6 @@ Headers = list[tuple[str, bytes]]
 _PLAIN_HEADERS = {"datacontenttype": "content-type", "traceparent": "traceparent"}
 _ATTRIBUTE_OF_PLAIN = {header: attr for attr, header in _PLAIN_HEADERS.items()}
 _ENVELOPE_ATTRIBUTES = set(Envelope.model_fields) - {"topic", "data"}
-
-
-@cache
-def lag_gauge() -> Gauge:
-    """The consumer-lag gauge, registered once per process on first use."""
-    return Gauge(
-        "cityblocks_consumer_lag", "Records not yet committed by a consumer group", ["group", "topic"]
-    )
 
 
 def to_headers(envelope: Envelope, extra: Mapping[str, str] | None = None) -> Headers:
@@ -297,11 +288,17 @@ class _GroupWorker:
             self._committing = asyncio.create_task(self._commit_processed())
 
     async def _commit_processed(self) -> None:
-        while True:
+        failures = 0
+        while failures < 3:
             assigned = self.consumer.assignment()
-            pending = {tp for tp in self.processed if tp in assigned}
-            if not await self._commit(pending):
+            pending = {
+                tp: at for tp, at in self.processed.items() if tp in assigned and self.committed.get(tp) != at
+            }
+            if not pending:
                 break
+            if not await self._commit(set(pending)):
+                failures += 1
+                await asyncio.sleep(self.bus._retry_delay)
         with contextlib.suppress(KafkaError):
             await self.lag()
 
@@ -338,7 +335,9 @@ class _GroupWorker:
             done = self.committed.get(tp)
             if done is None:
                 # Asked of the coordinator once per partition; afterwards our own commits are the truth.
-                done = self.committed[tp] = await self.consumer.committed(tp) or 0
+                fetched = await self.consumer.committed(tp) or 0
+                # A commit may have landed while we asked: it is newer than the coordinator's answer.
+                done = self.committed.setdefault(tp, fetched)
             topic = self.bus.logical(tp.topic)
             per_topic[topic] = per_topic.get(topic, 0) + max(highwater - done, 0)
             total += max(highwater - done, 0)
