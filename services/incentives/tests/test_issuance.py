@@ -1,0 +1,118 @@
+"""The rule engine issuing coins: limits at window edges, budgets, idempotency, concurrency, tenancy."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from contracts import mobility_credit
+from contracts.envelope import Envelope
+from incentives import demo, engine
+from incentives.testing import GEEL, Service, trip
+
+SUNDAY_LATE = datetime(2026, 11, 29, 22, 59, 59, tzinfo=UTC)  # 23:59:59 in Geel
+MONDAY = datetime(2026, 11, 29, 23, 0, 0, tzinfo=UTC)  # 00:00 in Geel
+
+
+async def balance(service: Service, username: str, code: str) -> int:
+    wallet = await service.call("GET", "/v1/wallet", username)
+    return sum(w["balance"] for w in wallet if w["coin_code"] == code)
+
+
+async def test_the_weekly_limit_holds_up_to_the_last_second_and_resets_at_monday_midnight(
+    service: Service,
+) -> None:
+    for _ in range(5):
+        await service.deliver(trip(), time=SUNDAY_LATE)
+    assert await balance(service, "geel.citizen", "KEMPEN") == 20
+    await service.deliver(trip(), time=MONDAY)
+    assert await balance(service, "geel.citizen", "KEMPEN") == 25
+
+
+async def test_concurrent_trips_never_pass_the_weekly_limit(service: Service) -> None:
+    await asyncio.gather(*(service.deliver(trip(), time=MONDAY) for _ in range(12)))
+    assert await balance(service, "geel.citizen", "KEMPEN") == 20
+
+
+async def small_budget_campaign(service: Service, budget: int) -> dict[str, Any]:
+    body = {
+        "name": "Small",
+        "sponsor": "Stad Geel",
+        "coin_type_id": str(demo.GEEL_COIN),
+        "budget_coins": budget,
+        "valid_from": "2026-01-01T00:00:00Z",
+        "rules": [
+            {
+                "trigger": mobility_credit.TripPaid.event_type,
+                "beneficiary_field": "citizen_id",
+                "reward_coins": 5,
+            }
+        ],
+    }
+    campaign: dict[str, Any] = await service.call(
+        "POST", "/v1/campaigns", "geel.city_admin", body, status=201
+    )
+    return campaign
+
+
+async def test_a_budget_is_never_overspent_the_last_reward_takes_what_is_left(service: Service) -> None:
+    await small_budget_campaign(service, 12)
+    for _ in range(4):
+        await service.deliver(trip(mode="train"))
+    assert await balance(service, "geel.citizen", "GEEL") == 12
+    [report] = [
+        r
+        for r in await service.call("GET", "/v1/reports/campaigns", "geel.city_admin")
+        if r["name"] == "Small"
+    ]
+    assert (report["issued"], report["issuances"], report["budget_left"]) == (12, 3, 0)
+
+
+async def test_a_budget_holds_under_concurrent_events(service: Service) -> None:
+    await small_budget_campaign(service, 23)
+    citizens = ["geel.citizen", "hasselt.citizen"]
+    await asyncio.gather(*(service.deliver(trip(citizens[i % 2], mode="train")) for i in range(10)))
+    total = sum([await balance(service, c, "GEEL") for c in citizens])
+    assert total == 23
+
+
+async def test_issuance_is_idempotent_per_event_and_rule_even_without_the_inbox(service: Service) -> None:
+    envelope = Envelope.wrap(trip(), source="/cityblocks/test", tenant=GEEL)
+    event = trip().model_validate(envelope.data)
+    for _ in range(2):
+        async with service.context.uow_factory() as uow:
+            await engine.on_event(uow, event, envelope)
+    assert await balance(service, "geel.citizen", "KEMPEN") == 5
+
+
+async def test_an_ended_campaign_rewards_nothing(service: Service) -> None:
+    campaigns = await service.call("GET", "/v1/campaigns", "geel.city_admin")
+    trips = next(c for c in campaigns if c["name"] == "Duurzame verplaatsing")
+    await service.call("POST", f"/v1/campaigns/{trips['id']}/end", "geel.city_admin", status=204)
+    await service.deliver(trip())
+    assert await balance(service, "geel.citizen", "KEMPEN") == 0
+
+
+async def test_events_from_a_municipality_outside_the_audience_earn_nothing(service: Service) -> None:
+    await service.deliver(trip(), tenant="44021")  # Ghent: neither Kempen nor Hasselt
+    assert await balance(service, "geel.citizen", "KEMPEN") == 0
+
+
+async def test_an_event_type_no_rule_wants_records_nothing(service: Service) -> None:
+    refunded = mobility_credit.TripRefunded(
+        refund_id=trip().trip_id,
+        trip_id=trip().trip_id,
+        citizen_id="x",
+        provider_id=trip().provider_id,
+        amount_cents=100,
+        refunded_at=datetime.now(UTC),
+    )
+    await service.deliver(refunded)
+    assert await service.call("GET", "/v1/wallet", "geel.citizen") == []
+
+
+async def test_the_service_subscribes_to_every_other_service_s_events(service: Service) -> None:
+    topics = set(service.context.consumer.topics)
+    assert {"mobility-credit.trips", "logistics.orders", "probe.records"} <= topics
+    assert not any(t.startswith("incentives.") for t in topics)
