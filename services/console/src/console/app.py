@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from pydantic_settings import SettingsConfigDict
 
-from console import feed, logistics_pages, market_pages, ops, pages
+from console import feed, incentives_pages, logistics_pages, market_pages, mobility_pages, ops, pages
 from servicekit.app import create_service_app
 from servicekit.service import ServiceSpec
 from servicekit.settings import ServiceSettings
@@ -30,7 +30,14 @@ SPEC = ServiceSpec(
     title="Console",
     description="Web front end for traders, citizens, merchants, operators, drivers and city admins.",
     metadata=feed.metadata,
-    routers=[pages.router, ops.router, market_pages.router, logistics_pages.router],
+    routers=[
+        pages.router,
+        ops.router,
+        market_pages.router,
+        logistics_pages.router,
+        incentives_pages.router,
+        mobility_pages.router,
+    ],
     subscriptions=feed.SUBSCRIPTIONS,
     settings_type=Settings,
 )

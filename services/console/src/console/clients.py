@@ -41,9 +41,16 @@ class Services:
         return self._urls.get(service, f"{self.base_url}/{service}").rstrip("/")
 
     async def request(
-        self, method: str, service: str, path: str, *, json: Any = None, params: Any = None
+        self,
+        method: str,
+        service: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Any = None,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", **(headers or {})}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         try:
@@ -54,10 +61,17 @@ class Services:
             raise ServiceProblem(service, None, f"no answer ({type(exc).__name__})") from None
 
     async def call(
-        self, method: str, service: str, path: str, *, json: Any = None, params: Any = None
+        self,
+        method: str,
+        service: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Any = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """The JSON answer of a successful call, else ServiceProblem with the problem's detail."""
-        response = await self.request(method, service, path, json=json, params=params)
+        response = await self.request(method, service, path, json=json, params=params, headers=headers)
         if response.status_code >= 400:
             raise ServiceProblem(service, response.status_code, problem_detail(response))
         if response.status_code == 204 or not response.content:
@@ -70,8 +84,10 @@ class Services:
     async def get(self, service: str, path: str, **params: Any) -> Any:
         return await self.call("GET", service, path, params=params or None)
 
-    async def post(self, service: str, path: str, json: Any = None) -> Any:
-        return await self.call("POST", service, path, json=json)
+    async def post(
+        self, service: str, path: str, json: Any = None, headers: Mapping[str, str] | None = None
+    ) -> Any:
+        return await self.call("POST", service, path, json=json, headers=headers)
 
     async def raw_get(self, url: str) -> httpx.Response:
         """GET an absolute URL without the token (`/services` of the platform, its identity provider)."""

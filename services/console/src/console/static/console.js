@@ -64,7 +64,36 @@ function pickStalls(form) {
   show();
 }
 
+// Scanning a QR code with the camera where the browser can (BarcodeDetector); typing always works.
+function offerScanner(form) {
+  const button = form.querySelector("[data-scan]");
+  const video = form.querySelector("[data-scan-video]");
+  const field = form.querySelector("textarea[name=qr]");
+  if (!("BarcodeDetector" in window) || !navigator.mediaDevices) return;
+  button.hidden = false;
+  button.addEventListener("click", async () => {
+    const detector = new BarcodeDetector({ formats: ["qr_code"] });
+    const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
+    video.srcObject = stream;
+    video.hidden = false;
+    await video.play();
+    const look = async () => {
+      const found = await detector.detect(video).catch(() => []);
+      if (found.length) {
+        field.value = found[0].rawValue;
+        stream.getTracks().forEach((track) => track.stop());
+        video.hidden = true;
+        form.querySelector("input[name=amount]").focus();
+      } else {
+        requestAnimationFrame(look);
+      }
+    };
+    look();
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-scanner]").forEach(offerScanner);
   document.querySelectorAll("[data-feed]").forEach(followFeed);
   document.querySelectorAll("[data-stall-picker]").forEach(pickStalls);
 });
