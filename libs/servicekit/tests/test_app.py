@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import json
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from sqlalchemy import inspect
+from fastapi import APIRouter, FastAPI
+from pydantic import BaseModel
+from sqlalchemy import MetaData, inspect
 
 from eventbus import tracing
 from servicekit.app import create_service_app
@@ -210,6 +213,38 @@ async def test_dead_letters_are_for_city_admins_of_the_same_municipality(
     assert (await client.get("/v1/dead-letters", headers=auth(geel_admin))).json() == []
     replay = await client.post(f"/v1/dead-letters/{letters[0]['id']}/replay", headers=auth(geel_admin))
     assert replay.status_code == 404
+
+
+async def test_a_dead_letter_id_beyond_64_bits_is_a_422_naming_it(
+    client: httpx.AsyncClient, token: str
+) -> None:
+    response = await client.post(f"/v1/dead-letters/{2**70}/replay", headers=auth(token))
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.json()["errors"][0]["loc"] == ["path", "dead_letter_id"]
+
+
+class Hours(BaseModel):
+    opens: dt.time
+
+
+def test_local_times_of_day_are_documented_as_partial_time() -> None:
+    router = APIRouter()
+
+    @router.get("/v1/opening")
+    async def opening() -> dict[str, dt.time]:
+        return {"opens": dt.time(8, 30)}
+
+    @router.post("/v1/hours")
+    async def hours(body: Hours) -> Hours:
+        return body
+
+    spec = ServiceSpec(name="timed", title="Timed", metadata=MetaData(), routers=[router])
+    document = json.dumps(create_service_app(spec, ServiceSettings(service_name="timed")).openapi())
+
+    assert '"partial-time"' in document
+    assert '"format": "time"' not in document
 
 
 async def test_openapi_docs_are_served(client: httpx.AsyncClient) -> None:

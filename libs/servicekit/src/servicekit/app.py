@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -45,7 +46,38 @@ def create_service_app(
     app.include_router(dead_letters_router())
     for router in spec.routers:
         app.include_router(router)
+    _document_local_times(app)
     return app
+
+
+def _document_local_times(app: FastAPI) -> None:
+    """Name wall-clock times `partial-time` in the OpenAPI document.
+
+    Pydantic documents `datetime.time` as JSON Schema `format: time`, which RFC 3339 defines with an offset;
+    our times of day (opening hours, release times) are local and carry none, so validators would reject every
+    correct answer. `partial-time` is RFC 3339's name for exactly that.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()  # FastAPI caches this very dict as app.openapi_schema
+        _rename_time_format(document)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _rename_time_format(node: Any) -> None:
+    if isinstance(node, dict):
+        if node.get("format") == "time" and node.get("type") == "string":
+            node["format"] = "partial-time"
+        for value in node.values():
+            _rename_time_format(value)
+    elif isinstance(node, list):
+        for value in node:
+            _rename_time_format(value)
 
 
 def build_bus(settings: ServiceSettings, client_id: str) -> Bus:

@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from prometheus_client import Gauge
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -113,6 +113,8 @@ class ReplayResult(BaseModel):
 
 
 CityAdmin = Annotated[Principal, Depends(require_roles(Role.CITY_ADMIN))]
+# Row ids are 64-bit integers in every database: a larger number names nothing (and overflows the driver).
+DeadLetterId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def dead_letters_router() -> APIRouter:
@@ -133,7 +135,7 @@ def dead_letters_router() -> APIRouter:
         return [view for view in views if view.tenant in (None, principal.tenant)]
 
     @router.post("/{dead_letter_id}/replay")
-    async def replay_(dead_letter_id: int, principal: CityAdmin, context: Context) -> ReplayResult:
+    async def replay_(dead_letter_id: DeadLetterId, principal: CityAdmin, context: Context) -> ReplayResult:
         """Apply a dead letter again through the consumer (once the cause is fixed); idempotent."""
         await _ensure_visible(context, dead_letter_id, principal)
         try:
