@@ -1,0 +1,32 @@
+"""The embedded platform lists incentives among its services and serves it under /incentives."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+
+from cityblocks.embedded import build_platform, load_specs
+from incentives.app import SPEC
+
+
+def test_the_runner_lists_incentives() -> None:
+    assert SPEC in load_specs()
+
+
+async def test_the_platform_serves_incentives_under_its_name(tmp_path: Path) -> None:
+    platform = build_platform(tmp_path, specs=[SPEC])
+    async with platform.router.lifespan_context(platform):
+        transport = httpx.ASGITransport(app=platform)
+        async with httpx.AsyncClient(transport=transport, base_url="http://platform") as client:
+            token = (await client.post("/auth/token", data={"username": "geel.citizen"})).json()[
+                "access_token"
+            ]
+            ready = await client.get("/incentives/ready")
+            coins = await client.get(
+                "/incentives/v1/coin-types", headers={"Authorization": f"Bearer {token}"}
+            )
+        await asyncio.sleep(0.1)
+    assert ready.status_code == 200
+    assert {c["code"] for c in coins.json()} == {"KEMPEN", "GEEL"}
