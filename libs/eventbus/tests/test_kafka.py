@@ -149,3 +149,33 @@ async def _applied_total(harness: Any, count: int) -> bool:
     total = sum([len(await harness.applied(f"m{stream}")) for stream in range(6)])
     assert total <= count
     return total == count
+
+
+@pytest.mark.kafka
+async def test_a_key_lands_on_the_partition_the_producer_itself_would_choose(kafka_harness: Any) -> None:
+    bus: KafkaBus = kafka_harness.bus
+    await bus.start()
+    envelopes = [probe_envelope(f"key-{n}", n) for n in range(12)]
+    await bus.publish(envelopes)
+    for envelope in envelopes:
+        await bus.publish_raw("probe.records", envelope.partitionkey.encode(), b"{}", [])
+
+    consumer = AIOKafkaConsumer(
+        bus.physical("probe.records"), bootstrap_servers=bus.bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    partitions: dict[bytes, set[int]] = {}
+    read = 0
+    try:
+        async with asyncio.timeout(20):
+            while read < 24:
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    for record in records:
+                        assert record.key is not None
+                        partitions.setdefault(record.key, set()).add(record.partition)
+                        read += 1
+    finally:
+        await consumer.stop()
+    assert len(partitions) == 12
+    assert all(len(found) == 1 for found in partitions.values())
+    assert len(set.union(*partitions.values())) > 1

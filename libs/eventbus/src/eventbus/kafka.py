@@ -19,6 +19,8 @@ from aiokafka import (
 )
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from contracts.envelope import Envelope
 from eventbus.bus import (
@@ -113,6 +115,8 @@ class KafkaBus:
         self._subscriptions: list[Subscription] = []
         self._workers: list[_GroupWorker] = []
         self._producer: AIOKafkaProducer | None = None
+        # The producer's own default, so a key lands on the partition `send` would have chosen.
+        self._partitioner = DefaultPartitioner()
         self._known_topics: set[str] = set()
 
     def physical(self, topic: str) -> str:
@@ -196,19 +200,19 @@ class KafkaBus:
         topic: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Awaitable[None]:
-        """Hand every record to the producer in order; the result completes once all are acknowledged."""
+        """Hand every record to the producer in order; the result completes once all are acknowledged.
+
+        Records are packed into one batch per partition (aiokafka's batch API costs a third of `send` per
+        record); batches of one partition are queued in order, so the order per key holds.
+        """
         producer = self._running_producer()
         await self.ensure_topics(sorted({topic or e.topic for e in envelopes}))
-        futures = [
-            await producer.send(
-                self.physical(topic or e.topic),
-                value=to_value(e),
-                key=e.partitionkey.encode(),
-                headers=to_headers(e, headers),
-            )
-            for e in envelopes
-        ]
-        return _all_done(futures)
+        batches = _Batches(producer, self._partitioner)
+        for envelope in envelopes:
+            physical = self.physical(topic or envelope.topic)
+            key = envelope.partitionkey.encode()
+            await batches.add(physical, key, to_value(envelope), to_headers(envelope, headers))
+        return _all_done(await batches.send_all())
 
     async def publish_raw(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> None:
         producer = self._running_producer()
@@ -406,6 +410,37 @@ def _undecodable(topic: str, record: ConsumerRecord[bytes, bytes], error: str) -
     headers = {name: raw.decode(errors="replace") for name, raw in record.headers}
     value = (record.value or b"").decode(errors="replace")
     return Undecodable(topic, record.partition, record.offset, headers, value, error)
+
+
+class _Batches:
+    """Records packed per partition, a full batch sent at once and the rest by `send_all`."""
+
+    def __init__(self, producer: AIOKafkaProducer, partitioner: DefaultPartitioner) -> None:
+        self._producer = producer
+        self._partitioner = partitioner
+        self._open: dict[tuple[str, int], BatchBuilder] = {}
+        self._partitions: dict[str, list[int]] = {}
+        self._sent: list[Awaitable[Any]] = []
+
+    async def add(self, topic: str, key: bytes, value: bytes, headers: Headers) -> None:
+        partitions = self._partitions.get(topic)
+        if partitions is None:
+            partitions = self._partitions[topic] = sorted(await self._producer.partitions_for(topic))
+        slot = (topic, self._partitioner(key, partitions, partitions))
+        batch = self._open.get(slot)
+        if batch is not None and batch.append(key=key, value=value, timestamp=None, headers=headers):
+            return
+        if batch is not None:
+            self._sent.append(await self._producer.send_batch(batch, slot[0], partition=slot[1]))
+        batch = self._open[slot] = self._producer.create_batch()
+        if not batch.append(key=key, value=value, timestamp=None, headers=headers):
+            raise ValueError(f"a record of {len(value)} bytes does not fit in a batch")
+
+    async def send_all(self) -> list[Awaitable[Any]]:
+        for (topic, partition), batch in self._open.items():
+            self._sent.append(await self._producer.send_batch(batch, topic, partition=partition))
+        self._open.clear()
+        return self._sent
 
 
 async def _all_done(futures: Sequence[Awaitable[Any]]) -> None:
