@@ -5,7 +5,16 @@ from __future__ import annotations
 from fastapi import FastAPI
 from pydantic_settings import SettingsConfigDict
 
-from console import feed, incentives_pages, logistics_pages, market_pages, mobility_pages, ops, pages
+from console import (
+    feed,
+    incentives_pages,
+    kpi_pages,
+    logistics_pages,
+    market_pages,
+    mobility_pages,
+    ops,
+    pages,
+)
 from servicekit.app import create_service_app
 from servicekit.service import ServiceSpec
 from servicekit.settings import ServiceSettings
@@ -37,6 +46,7 @@ SPEC = ServiceSpec(
         logistics_pages.router,
         incentives_pages.router,
         mobility_pages.router,
+        kpi_pages.router,
     ],
     subscriptions=feed.SUBSCRIPTIONS,
     settings_type=Settings,

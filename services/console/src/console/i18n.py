@@ -385,6 +385,38 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Trip paid: {city} from the budget, {citizen} by the traveller.",
     },
     "trip_failed": {"nl": "Rit niet betaald: {detail}", "en": "Trip not paid: {detail}"},
+    "kpi_unavailable": {"nl": "Niet beschikbaar: {detail}", "en": "Not available: {detail}"},
+    "kpi_occupancy": {
+        "nl": "Bezetting van de markten (% standplaatsen toegewezen)",
+        "en": "Market occupancy (% of stalls allocated)",
+    },
+    "kpi_no_allocations": {
+        "nl": "Nog geen toewijzingen voor de komende marktdagen.",
+        "en": "No allocations for the coming market days yet.",
+    },
+    "kpi_deliveries": {"nl": "Leveringen vandaag", "en": "Deliveries today"},
+    "kpi_on_time_share": {
+        "nl": "van de geleverde stops op tijd (binnen 15 minuten na het geplande uur)",
+        "en": "of delivered stops on time (within 15 minutes of the planned time)",
+    },
+    "kpi_no_plan": {"nl": "Nog geen planning voor vandaag.", "en": "No plan for today yet."},
+    "kpi_stops_on_time": {"nl": "op tijd", "en": "on time"},
+    "kpi_stops_late": {"nl": "te laat", "en": "late"},
+    "kpi_stops_failed": {"nl": "mislukt", "en": "failed"},
+    "kpi_stops_open": {"nl": "nog te doen", "en": "still open"},
+    "kpi_credit_per_mode": {
+        "nl": "Mobiliteitsbudget besteed per vervoerswijze",
+        "en": "Mobility credit spent per mode",
+    },
+    "kpi_spent": {"nl": "Besteed", "en": "Spent"},
+    "kpi_budget_left_citizens": {"nl": "Nog bij de inwoners", "en": "Left with citizens"},
+    "kpi_balanced": {"nl": "grootboek sluit", "en": "ledger balances"},
+    "kpi_not_balanced": {"nl": "grootboek sluit niet", "en": "ledger does not balance"},
+    "kpi_schemes": {"nl": "Regelingen", "en": "Schemes"},
+    "kpi_coins": {"nl": "Munten", "en": "Coins"},
+    "kpi_coins_issued": {"nl": "Munten uitgegeven per campagne", "en": "Coins issued per campaign"},
+    "kpi_coins_redeemed": {"nl": "Munten ingewisseld per campagne", "en": "Coins redeemed per campaign"},
+    "kpi_budget_left": {"nl": "Budget over per campagne (munten)", "en": "Budget left per campaign (coins)"},
 }
 
 
