@@ -54,4 +54,5 @@ def test_an_operator_plans_routes_a_driver_completes_a_stop_and_the_console_show
     expect(driver.locator("li.stop.done").first).to_contain_text("geleverd")
 
     expect(operator.locator(".events li", has_text="StopCompleted").first).to_be_visible(timeout=15_000)
+    expect(operator.locator("table.routes")).to_contain_text("✔ 1")
     check(operator, "operator-live-stop-completed")

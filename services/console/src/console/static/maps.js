@@ -54,7 +54,27 @@ function followRun(section) {
   setTimeout(tick, 700);
 }
 
+// A driver's outcome arrives on the live feed: fetch this page again and swap in the fresh routes table.
+function refreshOnStopEvents(table) {
+  let pending = false;
+  document.addEventListener("cityblocks:event", (message) => {
+    if (!["StopCompleted", "StopFailed"].includes(message.detail.name) || pending) return;
+    pending = true;
+    setTimeout(() => {
+      fetch(window.location.href, { credentials: "same-origin" })
+        .then((response) => response.text())
+        .then((html) => {
+          const fresh = new DOMParser().parseFromString(html, "text/html").querySelector("table.routes");
+          if (fresh) table.replaceWith(fresh);
+          table = fresh || table;
+        })
+        .finally(() => { pending = false; });
+    }, 300);
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("table[data-live-refresh]").forEach(refreshOnStopEvents);
   document.querySelectorAll("[data-geojson]").forEach(drawMap);
   document.querySelectorAll("[data-run-status]").forEach((section) => {
     if (["queued", "running"].includes(section.dataset.status)) followRun(section);
