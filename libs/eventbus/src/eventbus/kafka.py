@@ -90,7 +90,7 @@ class KafkaBus:
         *,
         replication_factor: int = 1,
         topic_prefix: str = "",
-        linger_ms: int = 5,
+        linger_ms: int = 1,
         max_batch_bytes: int = 512 * 1024,
         fetch_max_records: int = 1000,
         poll_timeout_ms: int = 200,
