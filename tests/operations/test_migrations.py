@@ -30,7 +30,8 @@ def differences(connection: Connection, metadatas: list[MetaData]) -> list[Any]:
 
 
 async def migrated_differences(spec: ServiceSpec, url: str) -> list[Any]:
-    assert spec.migrations is not None and (spec.migrations / "env.py").is_file(), f"{spec.name} has no migrations"
+    has_migrations = spec.migrations is not None and (spec.migrations / "env.py").is_file()
+    assert spec.migrations is not None and has_migrations, f"{spec.name} has no migrations"
     await upgrade_head(spec.migrations, url)
     engine = create_engine(url)
     try:
@@ -47,5 +48,7 @@ async def test_migrations_from_empty_match_the_models_on_sqlite(spec: ServiceSpe
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("spec", specs_with_tables(), ids=lambda spec: spec.name)
-async def test_migrations_from_empty_match_the_models_on_postgresql(spec: ServiceSpec, postgres_url: str) -> None:
+async def test_migrations_from_empty_match_the_models_on_postgresql(
+    spec: ServiceSpec, postgres_url: str
+) -> None:
     assert await migrated_differences(spec, postgres_url) == []
