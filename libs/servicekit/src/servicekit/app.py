@@ -16,6 +16,7 @@ from servicekit.migrations import upgrade_head
 from servicekit.observability import ObservabilityMiddleware, configure_logging
 from servicekit.operations import dead_letters_router, operations_router
 from servicekit.problems import install_problem_handlers
+from servicekit.ratelimit import RateLimitMiddleware
 from servicekit.service import ServiceContext, ServiceSpec
 from servicekit.settings import ServiceSettings
 
@@ -41,6 +42,8 @@ def create_service_app(
     app.state.context = None
     app.state.token_verifier = build_verifier(settings)
     install_problem_handlers(app, spec.error_statuses)
+    per_minute = settings.rate_limit_public_per_minute
+    app.add_middleware(RateLimitMiddleware, prefixes=["/v1/public/"], per_minute=per_minute)
     app.add_middleware(ObservabilityMiddleware, service=spec.name)
     app.include_router(operations_router(spec.name))
     app.include_router(dead_letters_router())

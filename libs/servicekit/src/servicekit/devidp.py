@@ -24,6 +24,7 @@ from pydantic_settings import SettingsConfigDict
 
 from servicekit.auth import Role
 from servicekit.problems import Problem, install_problem_handlers
+from servicekit.ratelimit import RateLimitMiddleware
 from servicekit.settings import ServiceSettings
 
 KEY_FILE = "signing_key.pem"
@@ -208,12 +209,15 @@ def devidp_router(provider: DevIdentityProvider) -> APIRouter:
     return router
 
 
-def devidp_app(provider: DevIdentityProvider) -> FastAPI:
+def devidp_app(provider: DevIdentityProvider, *, logins_per_minute: int = 60) -> FastAPI:
     """The provider as an app of its own (errors as problems), to mount under `/auth`."""
     app = FastAPI(
         title="CityBlocks dev identity provider", description="Development only: tokens for demo users."
     )
     install_problem_handlers(app)
+    # Half a minute's worth may come at once (a class logging in together); beyond that, a steady rate.
+    burst = max(1, logins_per_minute // 2)
+    app.add_middleware(RateLimitMiddleware, prefixes=["/token"], per_minute=logins_per_minute, burst=burst)
     app.include_router(devidp_router(provider))
     return app
 
@@ -224,7 +228,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     Settings come from `DEVIDP_*` (e.g. `DEVIDP_DATA_DIR`); services verify with the key in the same data dir.
     """
     settings = settings or DevIdpSettings()
-    return devidp_app(DevIdentityProvider.from_settings(settings))
+    provider = DevIdentityProvider.from_settings(settings)
+    return devidp_app(provider, logins_per_minute=settings.rate_limit_login_per_minute)
 
 
 class DevIdpSettings(ServiceSettings):

@@ -43,6 +43,10 @@ class ServiceSettings(BaseSettings):
     dev_identity: bool = True
     dev_token_ttl_s: int = 3_600
 
+    # Per client address: the public read routes (`/v1/public/...`) and the dev identity provider's login.
+    rate_limit_public_per_minute: int = 600
+    rate_limit_login_per_minute: int = 60
+
     log_level: str = "INFO"
     log_json: bool = True
 
