@@ -71,8 +71,8 @@ class RateLimitMiddleware:
         await response(scope, receive, send)
 
     def _limited(self, scope: Scope) -> bool:
-        path = scope.get("path", "")
-        root = scope.get("root_path", "")
+        path: str = scope.get("path", "")
+        root: str = scope.get("root_path", "")
         local = path[len(root) :] if root and path.startswith(root) else path
         return local.startswith(self.prefixes)
 
