@@ -12,7 +12,7 @@ from contracts import incentives as events
 from contracts import registry
 from contracts.schemas import event_schema
 from eventbus import UnitOfWork, UnitOfWorkFactory
-from incentives import book, domain, models, rules, store
+from incentives import book, domain, engine, models, rules, store
 from servicekit.auth import Principal
 
 
@@ -207,6 +207,7 @@ async def insert_campaign(
     if not funding.ok:
         raise RuntimeError(f"funding the budget failed: {funding.code}")
     uow.emit(_launched(campaign_id, tenant, body, coin, now), tenant=tenant)
+    engine.forget_rules(uow)
     return campaign_out(campaign_id, tenant, "active", body, saved)
 
 
@@ -270,6 +271,7 @@ async def end_campaign(uow_factory: UnitOfWorkFactory, principal: Principal, cam
             campaign_id=campaign_id, reason="ended", budget_left_coins=left, ended_at=datetime.now(UTC)
         )
         uow.emit(event, tenant=principal.tenant)
+        engine.forget_rules(uow)
 
 
 async def list_campaigns(uow_factory: UnitOfWorkFactory, principal: Principal) -> list[models.CampaignOut]:

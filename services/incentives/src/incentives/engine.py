@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,8 +15,8 @@ from contracts import incentives as events
 from contracts.base import Event
 from contracts.envelope import Envelope
 from eventbus import UnitOfWork
-from incentives import book, domain, rules, store
-from ledger import LedgerSession, TransferFlags
+from incentives import book, caches, domain, rules, store
+from ledger import LedgerSession, Transfer, TransferFlags
 
 
 @dataclass(frozen=True)
@@ -93,12 +94,30 @@ class _Prefixed:
         return self._mapping[self._prefix + name]
 
 
+async def rules_for(uow: UnitOfWork, trigger: str) -> list[ActiveRule]:
+    """The active rules of a trigger, re-read from the database at most every `RULES_TTL_S` seconds."""
+    cache = caches.of(uow.session).rules
+    now = time.monotonic()
+    hit = cache.get(trigger)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    found = await active_rules(uow.session, trigger)
+    cache[trigger] = (now + caches.RULES_TTL_S, found)
+    return found
+
+
+def forget_rules(uow: UnitOfWork) -> None:
+    """After this transaction commits, re-read rules on the next event (a campaign started or ended)."""
+    uow.after_commit(caches.of(uow.session).rules.clear)
+
+
 async def on_event(uow: UnitOfWork, event: Event, envelope: Envelope) -> None:
     """Reward whoever the active rules for this event type name; an event no rule wants records nothing."""
-    candidates = await active_rules(uow.session, envelope.type)
+    candidates = await rules_for(uow, envelope.type)
     if not candidates:
         return
     data = event.model_dump(mode="json")
+    grants: list[Grant] = []
     for rule in candidates:
         if not rule.applies(envelope.tenant, envelope.time) or not rules.evaluate(rule.condition, data):
             continue
@@ -107,7 +126,8 @@ async def on_event(uow: UnitOfWork, event: Event, envelope: Envelope) -> None:
             continue
         base = rules.lookup(data, rule.reward.base_field) if rule.reward.base_field else None
         amount = rule.reward.amount(rule.coin, base if isinstance(base, int) else None)
-        await issue(uow, rule, beneficiary, amount, envelope.id, envelope.type, envelope.time)
+        grants.append(Grant(rule, beneficiary, amount))
+    await issue_many(uow, grants, envelope.id, envelope.type, envelope.time)
 
 
 async def _beneficiary(session: AsyncSession, rule: ActiveRule, data: dict[str, Any]) -> str | None:
@@ -133,6 +153,23 @@ async def merchant_by_reference(session: AsyncSession, reference: str) -> str | 
     return None if found is None else str(found)
 
 
+@dataclass(frozen=True)
+class Grant:
+    """A reward a rule wants to give; limits and the budget decide how much of it is issued."""
+
+    rule: ActiveRule
+    beneficiary: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class _Planned:
+    grant: Grant
+    usage_key: tuple[UUID, str, str] | None
+    account_id: UUID
+    transfer_id: UUID
+
+
 async def issue(
     uow: UnitOfWork,
     rule: ActiveRule,
@@ -143,117 +180,177 @@ async def issue(
     at: datetime,
 ) -> int:
     """Move coins from the campaign budget to the beneficiary, once per (trigger, rule); returns the coins."""
-    session = uow.session
-    window_key = domain.window_key(rule.limit_window, at) if rule.limit_window else None
-    used = await _lock_usage(session, rule.campaign_id, beneficiary, window_key)
-    grant = domain.grantable(amount, used, rule.limit_coins)
-    if grant <= 0:
+    return await issue_many(uow, [Grant(rule, beneficiary, amount)], trigger_id, trigger_type, at)
+
+
+async def issue_many(
+    uow: UnitOfWork, grants: list[Grant], trigger_id: str, trigger_type: str, at: datetime
+) -> int:
+    """Issue the grants of one trigger in one ledger batch, once per (trigger, rule); returns the coins."""
+    ledger = await book.session_of(uow.session)
+    keys = [_usage_key(grant, at) for grant in grants]
+    used = await _lock_usage(uow, [key for key in keys if key is not None])
+    planned: list[_Planned] = []
+    for grant, key in zip(grants, keys, strict=True):
+        amount = domain.grantable(grant.amount, used.get(key, 0) if key else 0, grant.rule.limit_coins)
+        account_id = (
+            await _beneficiary_account(uow, ledger, grant.rule, grant.beneficiary) if amount > 0 else None
+        )
+        if amount <= 0 or account_id is None:
+            continue
+        if key is not None:
+            used[key] += amount  # a second rule of the same campaign in this event sees the first's grant
+        transfer_id = domain.issuance_id(trigger_id, grant.rule.id)
+        planned.append(_Planned(Grant(grant.rule, grant.beneficiary, amount), key, account_id, transfer_id))
+    if not planned:
         return 0
-    ledger = await book.session_of(session)
-    account_id = await _beneficiary_account(session, ledger, rule, beneficiary)
-    if account_id is None:
-        return 0
-    transfer_id = domain.issuance_id(trigger_id, rule.id)
-    # Balancing: the amount is clamped to what the budget has left, so a budget can never be overspent.
-    result = await book.move(
-        ledger,
-        transfer_id,
-        rule.coin,
-        domain.budget_account(rule.campaign_id),
-        account_id,
-        grant,
-        book.TransferCode.ISSUE,
-        flags=TransferFlags.BALANCING_DEBIT,
+    # Balancing: each amount is clamped to what its budget has left, so a budget can never be overspent.
+    transfers = [
+        Transfer(
+            p.transfer_id,
+            debit_account_id=domain.budget_account(p.grant.rule.campaign_id),
+            credit_account_id=p.account_id,
+            amount=p.grant.amount,
+            ledger=p.grant.rule.coin.ledger,
+            code=int(book.TransferCode.ISSUE),
+            flags=TransferFlags.BALANCING_DEBIT,
+        )
+        for p in planned
+    ]
+    results = await ledger.create_transfers(transfers)
+    # Not `ok`: issued before (the same trigger and rule: `exists`), or the budget is spent.
+    issued = [
+        (p, r.transfer.amount) for p, r in zip(planned, results, strict=True) if r.code == "ok" and r.transfer
+    ]
+    await _record(uow, issued, trigger_id, trigger_type)
+    return sum(amount for _, amount in issued)
+
+
+UsageKey = tuple[UUID, str, str]
+
+
+def _usage_key(grant: Grant, at: datetime) -> UsageKey | None:
+    window = grant.rule.limit_window
+    return (
+        None if window is None else (grant.rule.campaign_id, grant.beneficiary, domain.window_key(window, at))
     )
-    if result.code != "ok" or result.transfer is None:
-        return 0  # issued before (same trigger and rule), or the budget is spent
-    granted = result.transfer.amount
-    await _record(uow, rule, beneficiary, granted, trigger_id, trigger_type, window_key, transfer_id)
-    return granted
 
 
-async def _lock_usage(session: AsyncSession, campaign_id: UUID, member: str, window_key: str | None) -> int:
-    if window_key is None:
-        return 0
-    u = store.limit_usage
-    key = {"campaign_id": campaign_id, "member_id": member, "window_key": window_key}
-    await store.insert_ignore(session, u, {**key, "coins": 0})
-    query = sa.select(u.c.coins).where(*[u.c[k] == v for k, v in key.items()]).with_for_update()
-    return int((await session.execute(query)).scalar_one())
+async def _lock_usage(uow: UnitOfWork, keys: list[UsageKey]) -> dict[UsageKey, int]:
+    """Members' coins per campaign and window, rows locked until commit (read once per transaction)."""
+    seen = caches.usage_in(uow)
+    missing = sorted({key for key in keys if key not in seen})
+    if missing:
+        u = store.limit_usage
+        rows = [{"campaign_id": c, "member_id": m, "window_key": w, "coins": 0} for c, m, w in missing]
+        await uow.session.execute(store.upsert(uow.session)(u).on_conflict_do_nothing(), rows)
+        key_columns = sa.tuple_(u.c.campaign_id, u.c.member_id, u.c.window_key)
+        # Locked in key order, so that concurrent transactions cannot deadlock on these rows.
+        query = (
+            sa.select(u.c.campaign_id, u.c.member_id, u.c.window_key, u.c.coins)
+            .where(key_columns.in_(missing))
+            .order_by(u.c.campaign_id, u.c.member_id, u.c.window_key)
+            .with_for_update()
+        )
+        for campaign_id, member, window_key, coins in (await uow.session.execute(query)).all():
+            seen[(campaign_id, member, window_key)] = int(coins)
+    return {key: seen[key] for key in keys}
 
 
 async def _beneficiary_account(
-    session: AsyncSession, ledger: LedgerSession, rule: ActiveRule, beneficiary: str
+    uow: UnitOfWork, ledger: LedgerSession, rule: ActiveRule, beneficiary: str
 ) -> UUID | None:
     coin = rule.coin
     if rule.beneficiary_kind == "merchant":
-        merchant = await store.load_row(session, store.merchants, UUID(beneficiary), "merchant")
+        merchant = await store.load_row(uow.session, store.merchants, UUID(beneficiary), "merchant")
         if str(coin.id) not in merchant.coin_type_ids:
             return None  # the shop does not take this coin: nothing to reward it with
         return domain.merchant_account(merchant.id, coin.id)
-    return await ensure_wallet(session, ledger, beneficiary, coin)
+    return await ensure_wallet(uow, ledger, beneficiary, coin)
 
 
 async def ensure_wallet(
-    session: AsyncSession, ledger: LedgerSession, citizen_id: str, coin: domain.CoinType
+    uow: UnitOfWork, ledger: LedgerSession, citizen_id: str, coin: domain.CoinType
 ) -> UUID:
     account_id = domain.wallet_account(citizen_id, coin.id)
+    known = caches.of(uow.session).wallets
+    if account_id in known:
+        return account_id
     row = {"account_id": account_id, "citizen_id": citizen_id, "coin_type_id": coin.id, "created_at": _now()}
-    if await store.insert_ignore(session, store.wallets, row):
+    if await store.insert_ignore(uow.session, store.wallets, row):
         wallet = book.account(account_id, coin, book.AccountCode.WALLET, coin.issuer_tenant)
         await book.open_accounts(ledger, [wallet])
+    uow.after_commit(lambda: known.add(account_id))
     return account_id
 
 
 async def _record(
-    uow: UnitOfWork,
-    rule: ActiveRule,
-    beneficiary: str,
-    granted: int,
-    trigger_id: str,
-    trigger_type: str,
-    window_key: str | None,
-    transfer_id: UUID,
+    uow: UnitOfWork, issued: list[tuple[_Planned, int]], trigger_id: str, trigger_type: str
 ) -> None:
+    if not issued:
+        return
     now = _now()
-    if window_key is not None:
-        u = store.limit_usage
-        await uow.session.execute(
+    u = store.limit_usage
+    usage = [
+        {"c": p.usage_key[0], "m": p.usage_key[1], "w": p.usage_key[2], "g": amount}
+        for p, amount in issued
+        if p.usage_key is not None
+    ]
+    if usage:
+        stmt = (
             sa.update(u)
             .where(
-                u.c.campaign_id == rule.campaign_id,
-                u.c.member_id == beneficiary,
-                u.c.window_key == window_key,
+                u.c.campaign_id == sa.bindparam("c"),
+                u.c.member_id == sa.bindparam("m"),
+                u.c.window_key == sa.bindparam("w"),
             )
-            .values(coins=u.c.coins + granted)
+            .values(coins=u.c.coins + sa.bindparam("g"))
         )
-    await uow.session.execute(
-        sa.insert(store.issuances).values(
-            id=transfer_id,
-            campaign_id=rule.campaign_id,
-            rule_id=rule.id,
-            trigger_id=trigger_id,
-            beneficiary_kind=rule.beneficiary_kind,
-            beneficiary_id=beneficiary,
-            coin_type_id=rule.coin.id,
-            amount=granted,
-            issued_at=now,
+        # Core executemany of one UPDATE; the ORM's bulk path would want primary-key names as parameters.
+        connection = await uow.session.connection()
+        await connection.execute(stmt, usage)
+        seen = caches.usage_in(uow)
+        for p, amount in issued:
+            if p.usage_key is not None:
+                seen[p.usage_key] += amount
+    rows = [
+        {
+            "id": p.transfer_id,
+            "campaign_id": p.grant.rule.campaign_id,
+            "rule_id": p.grant.rule.id,
+            "trigger_id": trigger_id,
+            "beneficiary_kind": p.grant.rule.beneficiary_kind,
+            "beneficiary_id": p.grant.beneficiary,
+            "coin_type_id": p.grant.rule.coin.id,
+            "amount": amount,
+            "issued_at": now,
+        }
+        for p, amount in issued
+    ]
+    await uow.session.execute(sa.insert(store.issuances), rows)
+    for p, amount in issued:
+        uow.emit(
+            _issued_event(p, amount, trigger_id, trigger_type, now), tenant=p.grant.rule.coin.issuer_tenant
         )
-    )
-    issued = events.CoinsIssued(
-        issuance_id=transfer_id,
+
+
+def _issued_event(
+    p: _Planned, amount: int, trigger_id: str, trigger_type: str, now: datetime
+) -> events.CoinsIssued:
+    rule = p.grant.rule
+    return events.CoinsIssued(
+        issuance_id=p.transfer_id,
         campaign_id=rule.campaign_id,
         rule_id=rule.id,
         coin_type_id=rule.coin.id,
         coin_code=rule.coin.code,
         beneficiary_kind="merchant" if rule.beneficiary_kind == "merchant" else "citizen",
-        beneficiary_id=beneficiary,
-        amount=granted,
+        beneficiary_id=p.grant.beneficiary,
+        amount=amount,
         trigger_event_id=trigger_id[:200],
         trigger_event_type=trigger_type[:200],
         issued_at=now,
     )
-    uow.emit(issued, tenant=rule.coin.issuer_tenant)
 
 
 def _now() -> datetime:

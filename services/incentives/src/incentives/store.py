@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from incentives import domain
+from incentives import caches, domain
 
 metadata = sa.MetaData()
 
@@ -229,10 +229,15 @@ def coin_type_of(row: Any) -> domain.CoinType:
 
 
 async def load_coin_type(session: AsyncSession, coin_type_id: UUID) -> domain.CoinType:
+    """A coin type (they never change once created, so they are remembered per database)."""
+    known = caches.of(session).coin_types
+    if coin_type_id in known:
+        return known[coin_type_id]
     row = (await session.execute(sa.select(coin_types).where(coin_types.c.id == coin_type_id))).first()
     if row is None:
         raise domain.NotFound("no such coin type")
-    return coin_type_of(row)
+    known[coin_type_id] = coin = coin_type_of(row)
+    return coin
 
 
 async def load_row(session: AsyncSession, table: sa.Table, key: Any, what: str, *, lock: bool = False) -> Any:
