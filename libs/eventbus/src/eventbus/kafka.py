@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
-import orjson
 from aiokafka import (
     AIOKafkaConsumer,
     AIOKafkaProducer,
@@ -35,6 +33,7 @@ from eventbus.bus import (
     dlq_topic,
     lag_gauge,
 )
+from eventbus.codec import from_json, to_json
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +55,7 @@ def to_headers(envelope: Envelope, extra: Mapping[str, str] | None = None) -> He
 
 
 def to_value(envelope: Envelope) -> bytes:
-    try:
-        return orjson.dumps(envelope.data)
-    except TypeError:
-        # orjson refuses integers beyond 64 bits; the standard library writes them.
-        return json.dumps(envelope.data, separators=(",", ":")).encode()
+    return to_json(envelope.data)
 
 
 def from_record(topic: str, headers: Sequence[tuple[str, bytes]], value: bytes | None) -> Envelope:
@@ -70,7 +65,7 @@ def from_record(topic: str, headers: Sequence[tuple[str, bytes]], value: bytes |
         attr = _ATTRIBUTE_OF_PLAIN.get(name) or (name[3:] if name.startswith("ce_") else None)
         if attr in _ENVELOPE_ATTRIBUTES:
             attrs[attr] = raw.decode()
-    data = orjson.loads(value or b"null")
+    data = from_json(value or b"null")
     if not isinstance(data, dict):
         raise ValueError(f"the record value is not a JSON object: {type(data).__name__}")
     return Envelope.from_attributes(attrs, topic=topic, data=data)

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import BigInteger, Row, Text, all_, any_, bindparam, cast, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,6 +16,7 @@ from sqlalchemy.sql import ColumnElement
 
 from contracts.envelope import Envelope
 from eventbus.bus import Bus
+from eventbus.codec import from_json
 from eventbus.tables import outbox
 
 log = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ class OutboxRelay:
 
 def _envelope(row: Row[Any, Any, Any, Any]) -> Envelope:
     _, topic, attributes, data = row
-    return Envelope.from_attributes(orjson.loads(attributes), topic=topic, data=orjson.loads(data))
+    return Envelope.from_attributes(from_json(attributes), topic=topic, data=from_json(data))
 
 
 def _is_postgresql(session: AsyncSession) -> bool:

@@ -8,7 +8,6 @@ from functools import cache
 from types import TracebackType
 from typing import Any
 
-import orjson
 from sqlalchemy import JSON, Text, bindparam, cast, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,6 +17,7 @@ from sqlalchemy.sql.dml import Insert
 from contracts.base import Event
 from contracts.envelope import Envelope
 from eventbus import tracing
+from eventbus.codec import to_json
 from eventbus.tables import outbox
 
 CommitHook = Callable[[], None]
@@ -160,7 +160,7 @@ def _outbox_columns(envelopes: list[Envelope], now: datetime) -> dict[str, Any]:
         "topic": [e.topic for e in envelopes],
         "key": [e.partitionkey for e in envelopes],
         "type": [e.type for e in envelopes],
-        "attributes": [orjson.dumps(e.attributes()).decode() for e in envelopes],
-        "data": [orjson.dumps(e.data).decode() for e in envelopes],
+        "attributes": [to_json(e.attributes()).decode() for e in envelopes],
+        "data": [to_json(e.data).decode() for e in envelopes],
         "created_at": now,
     }
