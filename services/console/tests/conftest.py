@@ -142,7 +142,7 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live_platform(tmp_path_factory: pytest.TempPathFactory, chromium: Path) -> Iterator[LivePlatform]:
     app = build_platform(tmp_path_factory.mktemp("platform"))
     port = free_port()
@@ -161,10 +161,19 @@ def live_platform(tmp_path_factory: pytest.TempPathFactory, chromium: Path) -> I
     yield LivePlatform(f"http://127.0.0.1:{port}", app, loop)
     server.should_exit = True
     thread.join(timeout=20)
+    _finish(loop)
+
+
+def _finish(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what the services left running (fire-and-forget tasks), then close the loop quietly."""
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
     loop.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def mounted(live_platform: LivePlatform) -> set[str]:
     """Names of the services the live platform mounted (journeys wait for the services they need)."""
     return {service.name for service in live_platform.app.state.services}

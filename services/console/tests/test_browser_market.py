@@ -1,4 +1,4 @@
-"""The market journey in a browser: a trader applies on the plan, the master allocates, the trader sees it."""
+"""Market journey in a browser: a trader applies on the plan, the master allocates, the trader checks in."""
 
 from __future__ import annotations
 
@@ -56,6 +56,12 @@ def test_a_trader_applies_an_admin_allocates_and_the_trader_sees_the_stall(
     expect(trader.get_by_role("img", name="Inchecken (QR-code)")).to_be_visible()
     expect(trader.locator(".market-plan .stall.own").first).to_be_visible()
     check(trader, "trader-assignment-qr")
+    token = (trader.locator("code.payload").text_content() or "").strip()
+    master.get_by_label("Incheckcode van de kramer").fill(token)
+    master.get_by_role("button", name="Inchecken", exact=True).click()
+    expect(master.get_by_role("status").first).to_contain_text("is ingecheckt op")
+    trader.reload()
+    expect(trader.get_by_text("Ingecheckt om")).to_be_visible()
     trader.get_by_role("link", name="Facturen").click()
     expect(trader.get_by_role("heading", name="Facturen")).to_be_visible()
     check(trader, "trader-invoices")

@@ -417,6 +417,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     "kpi_coins_issued": {"nl": "Munten uitgegeven per campagne", "en": "Coins issued per campaign"},
     "kpi_coins_redeemed": {"nl": "Munten ingewisseld per campagne", "en": "Coins redeemed per campaign"},
     "kpi_budget_left": {"nl": "Budget over per campagne (munten)", "en": "Budget left per campaign (coins)"},
+    "check_in_traders": {"nl": "Kramers inchecken", "en": "Check traders in"},
+    "check_in_code": {"nl": "Incheckcode van de kramer", "en": "Trader's check-in code"},
+    "checked_in": {"nl": "{name} is ingecheckt op {stalls}.", "en": "{name} is checked in on {stalls}."},
+    "already_checked_in": {
+        "nl": "{name} was al ingecheckt op {stalls}.",
+        "en": "{name} was already checked in on {stalls}.",
+    },
+    "check_in_failed": {"nl": "Inchecken mislukt: {detail}", "en": "Check-in failed: {detail}"},
 }
 
 

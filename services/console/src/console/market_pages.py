@@ -267,6 +267,28 @@ async def allocate(
     return RedirectResponse(target, status_code=303)
 
 
+@router.post("/markets/{market_id}/days/{market_day_id}/check-ins")
+async def check_in(
+    request: Request,
+    user: Master,
+    services: ServicesClient,
+    market_id: str,
+    market_day_id: str,
+    token: Annotated[str, Form(min_length=1, max_length=500)],
+) -> Response:
+    """The master scanned (or typed) a trader's check-in QR code."""
+    t = translator(language_of(request))
+    try:
+        body = {"token": token.strip()}
+        done = await services.post(MARKET, f"/v1/market-days/{market_day_id}/check-ins", json=body)
+        key = "already_checked_in" if done["already_checked_in"] else "checked_in"
+        message = t(key, name=done["trader_name"], stalls=", ".join(done["stalls"]))
+    except ServiceProblem as exc:
+        message = t("check_in_failed", detail=exc.detail)
+    target = f"{base_path(request)}/markets/{market_id}/days/{market_day_id}?message={quote(message)}"
+    return RedirectResponse(target, status_code=303)
+
+
 @router.get("/public/markets")
 async def public_markets(request: Request, user: MaybeUser, services: ServicesClient) -> Response:
     try:

@@ -68,7 +68,7 @@ function pickStalls(form) {
 function offerScanner(form) {
   const button = form.querySelector("[data-scan]");
   const video = form.querySelector("[data-scan-video]");
-  const field = form.querySelector("textarea[name=qr]");
+  const field = form.querySelector("[data-scan-target]");
   if (!("BarcodeDetector" in window) || !navigator.mediaDevices) return;
   button.hidden = false;
   button.addEventListener("click", async () => {
@@ -83,7 +83,8 @@ function offerScanner(form) {
         field.value = found[0].rawValue;
         stream.getTracks().forEach((track) => track.stop());
         video.hidden = true;
-        form.querySelector("input[name=amount]").focus();
+        const next = form.querySelector("input[name=amount]") || form.querySelector("button[type=submit]");
+        next.focus();
       } else {
         requestAnimationFrame(look);
       }
