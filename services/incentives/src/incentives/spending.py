@@ -130,17 +130,6 @@ async def redeem(
         await _check_velocity(session, limits, claims.wallet_id, merchant.id, body.amount, now)
         if not await store.insert_ignore(session, store.redemptions, row):
             raise domain.QrAlreadyUsed("this QR code was used already; show a fresh one")
-        ledger = await book.session_of(session)
-        merchant_account = domain.merchant_account(merchant.id, coin.id)
-        await _move(
-            ledger,
-            redemption_id,
-            coin,
-            claims.wallet_id,
-            merchant_account,
-            body.amount,
-            book.TransferCode.REDEEM,
-        )
         redeemed = events.CoinsRedeemed(
             redemption_id=redemption_id,
             wallet_id=claims.wallet_id,
@@ -151,7 +140,20 @@ async def redeem(
             redeemed_at=now,
         )
         uow.emit(redeemed, tenant=merchant.tenant)
-        left = await book.available(ledger, claims.wallet_id)
+        ledger = await book.session_of(session)
+        held = await book.available(ledger, claims.wallet_id)
+        # The transfer comes last: it locks the merchant's account (a hot row) only until the commit.
+        merchant_account = domain.merchant_account(merchant.id, coin.id)
+        await _move(
+            ledger,
+            redemption_id,
+            coin,
+            claims.wallet_id,
+            merchant_account,
+            body.amount,
+            book.TransferCode.REDEEM,
+        )
+        left = max(held - body.amount, 0)
         return models.RedemptionOut(
             redemption_id=redemption_id,
             wallet_id=claims.wallet_id,

@@ -1,0 +1,519 @@
+"""Incentives benchmark on PostgreSQL: events through the rule engine, redemptions over HTTP; prints JSON.
+
+`events_per_s`: TripPaid events delivered to the service's consumer in bus-sized batches (inbox, 20 active
+campaigns' rules, issuance on the ledger, outbox), next to a baseline of events no rule wants (inbox only).
+`redeem_p99_ms_at_200_rps`: a real uvicorn on 127.0.0.1, an open loop of QR redemptions at 200/s with latency
+counted from each request's scheduled start, next to `/health` at the same rate. Bounded to about 30 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+
+# bench/ledger.py would shadow the `ledger` library this service imports: keep this folder off the path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+from contracts.envelope import Envelope  # noqa: E402
+from contracts.probe import ProbeRecorded  # noqa: E402
+from incentives import demo, domain, store  # noqa: E402
+from incentives.testing import Service, running_service, settings_for, trip  # noqa: E402
+from servicekit.devidp import DevIdentityProvider, demo_user, demo_user_id  # noqa: E402
+
+SECRET = "bench-qr-secret"  # noqa: S105 (a throwaway key of this run)
+GEEL = "13008"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextlib.asynccontextmanager
+async def postgres_server() -> AsyncIterator[str]:
+    """A libpq DSN: CITYBLOCKS_POSTGRES_DSN, else a cluster started for this run."""
+    external = os.environ.get("CITYBLOCKS_POSTGRES_DSN")
+    if external:
+        yield external
+        return
+    from cityblocks.postgres import PostgresCluster
+
+    data_dir = Path(tempfile.mkdtemp(prefix="cityblocks-bench-incentives-"))
+    cluster = PostgresCluster(data_dir=data_dir, durable=True)
+    await asyncio.to_thread(cluster.start)
+    try:
+        yield cluster.dsn
+    finally:
+        await asyncio.to_thread(cluster.stop)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(dsn: str) -> AsyncIterator[str]:
+    name = f"bench_incentives_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base = dsn.rsplit("/", 1)[0]
+    try:
+        yield f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
+    finally:
+        admin = await asyncpg.connect(dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+TRIP = "be.cityblocks.mobility-credit.TripPaid.v1"
+# Selective conditions, as real campaigns have: a bus trip matches the demo campaign and about one of these.
+TRIP_CONDITIONS = [
+    "mode == 'train'",
+    "mode == 'shared_bike' and total_cents >= 200",
+    "mode == 'bus' and total_cents > 300",
+    "place.name == 'Geel Station' and mode == 'bus' and total_cents < 200",
+    "mode == 'bike_parking'",
+    "mode in ['bus', 'shared_bike'] and citizen_share_cents == 0 and total_cents >= 250",
+]
+# Every condition matches a bus or bike trip: the worst case, each event rewarded by most campaigns.
+BROAD_CONDITIONS = [
+    "mode in ['bus', 'shared_bike']",
+    "total_cents > 100",
+    "not (mode in ['taxi', 'car_sharing'])",
+    "mode == 'bus' and place.name != null",
+]
+
+
+def other_triggers() -> list[tuple[str, str]]:
+    """(event type, beneficiary field) of other services' events with a top-level text field to reward."""
+    from contracts import registry
+    from contracts.schemas import event_schema
+
+    found = []
+    for event_type, cls in registry.catalogue().items():
+        if cls.event_service in ("incentives", "mobility-credit", "probe"):
+            continue
+        properties = event_schema(cls).get("properties", {})
+        text = [
+            name for name, spec in properties.items() if spec.get("type") == "string" and "format" not in spec
+        ]
+        if text:
+            found.append((event_type, text[0]))
+    return found
+
+
+def campaign_rules(count: int, broad: bool) -> list[dict[str, Any]]:
+    """Rules of `count` campaigns: on trips, and (unless broad) on other services' events and claims."""
+    if broad:
+        return [
+            {
+                "trigger": TRIP,
+                "condition": BROAD_CONDITIONS[n % len(BROAD_CONDITIONS)],
+                "beneficiary_field": "citizen_id",
+            }
+            for n in range(count)
+        ]
+    rules = [{"trigger": TRIP, "condition": c, "beneficiary_field": "citizen_id"} for c in TRIP_CONDITIONS]
+    others = other_triggers()
+    for n in range(count - len(rules)):
+        if n % 4 == 3 or not others:
+            rules.append({"trigger": "claim"})
+        else:
+            event_type, field = others[n % len(others)]
+            rules.append({"trigger": event_type, "beneficiary_field": field})
+    return rules[:count]
+
+
+async def launch_campaigns(service: Service, count: int, *, broad: bool = False) -> None:
+    """Campaigns next to the three demo ones, half with weekly limits, large budgets."""
+    for number, rule in enumerate(campaign_rules(count, broad)):
+        rule = {
+            **rule,
+            "reward_coins": 1 + number % 3,
+            **({"limit_window": "week", "limit_coins": 50} if number % 2 else {}),
+        }
+        body = {
+            "name": f"Bench {number}",
+            "sponsor": "Bench",
+            "coin_type_id": str(demo.GEEL_COIN if number % 2 else demo.KEMPEN_COIN),
+            "budget_coins": 10**9,
+            "valid_from": "2026-01-01T00:00:00Z",
+            "rules": [rule],
+        }
+        await service.call("POST", "/v1/campaigns", "geel.city_admin", body, status=201)
+
+
+def trip_envelopes(count: int, citizens: list[str]) -> list[Envelope]:
+    modes = ["bus", "bus", "shared_bike", "train", "taxi"]
+    return [
+        Envelope.wrap(
+            trip(
+                mode=modes[i % len(modes)], citizen_id=citizens[i % len(citizens)], total_cents=150 + i % 200
+            ),
+            source="/cityblocks/bench",
+            tenant=GEEL,
+        )
+        for i in range(count)
+    ]
+
+
+def probe_envelopes(count: int) -> list[Envelope]:
+    return [
+        Envelope.wrap(ProbeRecorded(stream=f"s{i % 50}", seq=i), source="/cityblocks/bench", tenant=GEEL)
+        for i in range(count)
+    ]
+
+
+async def deliver_for(
+    service: Service, envelopes: list[Envelope], batch: int, seconds: float
+) -> tuple[int, float]:
+    """Deliver in bus-sized batches until the envelopes or the time run out; returns (events, seconds)."""
+    consumer = service.context.consumer
+    start, done = time.perf_counter(), 0
+    while done < len(envelopes) and time.perf_counter() - start < seconds:
+        await consumer.deliver_batch(envelopes[done : done + batch])
+        done += len(envelopes[done : done + batch])
+    return done, time.perf_counter() - start
+
+
+def kbo(number: int) -> str:
+    first = 40_000_000 + number
+    return f"0{first:08d}{97 - first % 97:02d}"[-10:]
+
+
+async def open_shops(service: Service, count: int) -> list[str]:
+    """Geel shops of the demo merchant taking Kempen coins: a town's redemptions spread over its shops."""
+    shops = []
+    for number in range(count):
+        body = {
+            "name": f"Bench shop {number}",
+            "kbo": kbo(number),
+            "iban": "BE71096123456769",
+            "owner_subject": demo_user_id("geel.merchant"),
+            "coin_type_ids": [str(demo.KEMPEN_COIN)],
+        }
+        shops.append((await service.call("POST", "/v1/merchants", "geel.city_admin", body, status=201))["id"])
+    return shops
+
+
+async def issuances(service: Service) -> int:
+    async with service.context.sessionmaker() as session:
+        return int(
+            (await session.execute(sa.select(sa.func.count()).select_from(store.issuances))).scalar_one()
+        )
+
+
+async def rule_engine(
+    database_url: str, data_dir: Path, args: argparse.Namespace, *, broad: bool
+) -> dict[str, Any]:
+    """Events per second through the rule engine with 20 active campaigns; citizens with coins and shops."""
+    settings = settings_for(data_dir, database_url=database_url, qr_secret=SECRET, log_level="WARNING")
+    async with running_service(settings) as service:
+        await launch_campaigns(service, args.campaigns - 3, broad=broad)
+        citizens = [f"bench-citizen-{i}" for i in range(args.citizens)]
+        await deliver_for(service, trip_envelopes(200, citizens), args.batch, 30)
+        baseline_events, baseline_s = await deliver_for(
+            service, probe_envelopes(20_000), args.batch, args.baseline_seconds
+        )
+        before = await issuances(service)
+        delivered, seconds = await deliver_for(
+            service, trip_envelopes(args.max_events, citizens), args.batch, args.seconds
+        )
+        issued = await issuances(service) - before
+        async with service.context.sessionmaker() as session:
+            active = (
+                await session.execute(sa.select(sa.func.count()).select_from(store.campaigns))
+            ).scalar_one()
+        lifecycle = await service.call(
+            "GET", f"/v1/coin-types/{demo.KEMPEN_COIN}/lifecycle", "geel.city_admin"
+        )
+        redeemers = await holders(service) if not broad else []
+        shops = await open_shops(service, args.shops) if not broad else []
+    label = "every campaign on trips" if broad else "mixed campaigns"
+    log(
+        f"rule engine, {label}: {delivered / seconds:.0f} events/s, {issued / seconds:.0f} issuances/s; "
+        f"unmatched {baseline_events / baseline_s:.0f}/s"
+    )
+    return {
+        "events_per_s": round(delivered / seconds, 1),
+        "issuances_per_s": round(issued / seconds, 1),
+        "issuances_per_event": round(issued / max(delivered, 1), 2),
+        "active_campaigns": active,
+        "baseline_unmatched_events_per_s": round(baseline_events / baseline_s, 1),
+        "lifecycle_balanced": lifecycle["issued"]
+        == lifecycle["citizens"] + lifecycle["merchants"] + lifecycle["settled"] + lifecycle["expired"],
+        "redeemers": redeemers,
+        "shops": shops,
+    }
+
+
+async def holders(service: Service) -> list[str]:
+    """One entry per Kempen coin held (up to 15 per citizen): each redemption below takes one."""
+    from ledger import tables as ledger_tables
+
+    a, w = ledger_tables.accounts, store.wallets
+    query = (
+        sa.select(w.c.citizen_id, a.c.credits_posted - a.c.debits_posted)
+        .join(a, a.c.id == w.c.account_id)
+        .where(w.c.coin_type_id == demo.KEMPEN_COIN)
+    )
+    async with service.context.sessionmaker() as session:
+        rows = (await session.execute(query)).all()
+    # Round robin over the wallets, so that consecutive scans hit different citizens.
+    return [citizen for turn in range(15) for citizen, held in rows if int(held) > turn]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def server(database_url: str, data_dir: Path, workers: int) -> AsyncIterator[int]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "INCENTIVES_DATABASE_URL": database_url,
+        "INCENTIVES_DATA_DIR": str(data_dir),
+        "INCENTIVES_QR_SECRET": SECRET,
+        "INCENTIVES_LOG_LEVEL": "WARNING",
+        "INCENTIVES_MERCHANT_MAX_COINS": str(10**9),
+        "INCENTIVES_DB_POOL_SIZE": "20",
+    }
+    command = [
+        sys.executable, "-m", "uvicorn", "incentives.app:create_app", "--factory",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+        "--workers", str(workers),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, env=env)  # noqa: ASYNC220 (started once, before measuring)
+    try:
+        await wait_ready(port, process)
+        yield port
+    finally:
+        process.terminate()
+        try:
+            await asyncio.to_thread(process.wait, 20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.perf_counter() + 60
+    while time.perf_counter() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the server exited during start-up")
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError, ValueError):
+            connection = await Connection.open(port)
+            status, _ = await connection.request("GET", "/ready")
+            connection.close()
+            if status == 200:
+                return
+        await asyncio.sleep(0.2)
+    raise RuntimeError("the server did not become ready")
+
+
+class Connection:
+    """A minimal HTTP/1.1 keep-alive client: far less CPU than a full client, which shares our 2 cores."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def request(
+        self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
+    ) -> tuple[int, bytes]:
+        lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return int(head[9:12]), await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class Pool:
+    def __init__(self, connections: list[Connection]) -> None:
+        self.free: asyncio.Queue[Connection] = asyncio.Queue()
+        for connection in connections:
+            self.free.put_nowait(connection)
+        self.all = connections
+
+    @classmethod
+    async def open(cls, port: int, size: int) -> Pool:
+        return cls([await Connection.open(port) for _ in range(size)])
+
+    async def request(
+        self, method: str, path: str, headers: dict[str, str], body: bytes = b""
+    ) -> tuple[int, bytes]:
+        connection = await self.free.get()
+        try:
+            return await connection.request(method, path, headers, body)
+        finally:
+            self.free.put_nowait(connection)
+
+    def close(self) -> None:
+        for connection in self.all:
+            connection.close()
+
+
+async def open_loop(
+    rate: float, seconds: float, work: Callable[[], Awaitable[bool]]
+) -> tuple[list[float], int]:
+    """Start requests on a fixed schedule whatever the server does; latency from the scheduled start."""
+    latencies: list[float] = []
+    failures = 0
+    start = time.perf_counter()
+
+    async def one(scheduled: float) -> None:
+        nonlocal failures
+        if not await work():
+            failures += 1
+        latencies.append(time.perf_counter() - scheduled)
+
+    tasks = []
+    for index in range(int(rate * seconds)):
+        scheduled = start + index / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(scheduled)))
+    await asyncio.gather(*tasks)
+    return latencies, failures
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+class Redemptions:
+    """One coin per scan, each with a fresh one-time QR payload of the next citizen's Kempen wallet."""
+
+    def __init__(self, merchant: dict[str, str], citizens: list[str], shops: list[str]) -> None:
+        self.headers = {**merchant, "Content-Type": "application/json"}
+        self.citizens = citizens or ["nobody"]
+        self.shops = shops or [str(demo.BAKERY)]
+        self.count = 0
+        self.statuses: dict[int, int] = {}
+
+    def body(self) -> bytes:
+        citizen = self.citizens[self.count % len(self.citizens)]
+        self.count += 1
+        wallet = domain.wallet_account(citizen, demo.KEMPEN_COIN)
+        expires = datetime.now(UTC) + timedelta(minutes=5)
+        claims = domain.QrClaims(wallet, demo.KEMPEN_COIN, uuid.uuid4(), expires)
+        qr = domain.sign_qr(SECRET.encode(), claims)
+        shop = self.shops[self.count % len(self.shops)]
+        return json.dumps({"qr": qr, "merchant_id": shop, "amount": 1}).encode()
+
+    async def redeem(self, pool: Pool) -> bool:
+        status, _ = await pool.request("POST", "/v1/redemptions", self.headers, self.body())
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        return status == 201
+
+
+async def redemption_latency(
+    database_url: str, data_dir: Path, citizens: list[str], shops: list[str], args: argparse.Namespace
+) -> dict[str, Any]:
+    identity = DevIdentityProvider(data_dir / "devidp", issuer="cityblocks-dev", audience="cityblocks")
+    merchant = {"Authorization": f"Bearer {identity.issue(demo_user('geel.merchant'), ttl_s=3600)}"}
+    async with server(database_url, data_dir, args.workers) as port:
+        pool = await Pool.open(port, args.connections)
+        try:
+            redemptions = Redemptions(merchant, citizens, shops)
+
+            async def health() -> bool:
+                status, _ = await pool.request("GET", "/health", {})
+                return status == 200
+
+            health_latencies, _ = await open_loop(args.rate, args.baseline_seconds, health)
+            for _ in range(50):
+                await redemptions.redeem(pool)
+            latencies, failures = await open_loop(args.rate, args.seconds, lambda: redemptions.redeem(pool))
+        finally:
+            pool.close()
+    p99 = percentile(latencies, 0.99) * 1000
+    log(
+        f"redemptions at {args.rate}/s: p99 {p99:.1f} ms ({failures} failed); "
+        f"/health p99 {percentile(health_latencies, 0.99) * 1000:.1f} ms"
+    )
+    return {
+        "redeem_p99_ms_at_200_rps": round(p99, 1),
+        "redeem_p50_ms_at_200_rps": round(percentile(latencies, 0.5) * 1000, 1),
+        "redeem_failed": failures,
+        "redeem_statuses": redemptions.statuses,
+        "baseline_health_p99_ms_at_200_rps": round(percentile(health_latencies, 0.99) * 1000, 1),
+    }
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    data_dir = Path(tempfile.mkdtemp(prefix="cityblocks-bench-incentives-data-"))
+    try:
+        async with postgres_server() as dsn, fresh_database(dsn) as database_url:
+            engine = await rule_engine(database_url, data_dir, args, broad=False)
+            redeemers, shops = engine.pop("redeemers"), engine.pop("shops")
+            redeem = await redemption_latency(database_url, data_dir, redeemers, shops, args)
+        async with postgres_server() as dsn, fresh_database(dsn) as database_url:
+            broad = await rule_engine(database_url, data_dir / "broad", args, broad=True)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return {
+        **engine,
+        "worst_case_every_campaign_on_trips": {
+            k: v for k, v in broad.items() if k not in ("redeemers", "shops")
+        },
+        **redeem,
+        "goals": {"events_per_s": 3000, "redeem_p99_ms_at_200_rps": 50},
+        "machine": f"{os.cpu_count()} cores, shared",
+        "load_average_1m_at_end": round(os.getloadavg()[0], 1),
+    }
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--campaigns", type=int, default=20)
+    parser.add_argument("--citizens", type=int, default=2_000)
+    parser.add_argument("--batch", type=int, default=200, help="events per consumer batch (one transaction)")
+    parser.add_argument("--max-events", type=int, default=30_000)
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--baseline-seconds", type=float, default=3.0)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--shops", type=int, default=20, help="shops the redemptions spread over")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(main(parse_args())), indent=2))
