@@ -231,11 +231,13 @@ async def current_principal(
         raise Problem(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
     verifier: TokenVerifier = request.app.state.token_verifier
     try:
-        return await verifier.verify(credentials.credentials)
+        principal = await verifier.verify(credentials.credentials)
     except InvalidToken as exc:
         raise Problem(401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
     except KeyUnavailable:
         raise Problem(503, "the identity provider's keys are unavailable") from None
+    request.state.principal = principal  # the audit trail of the request's units of work names the caller
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

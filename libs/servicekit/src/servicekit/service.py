@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from contracts.base import Event
 from contracts.envelope import Envelope
+from contracts.platform import AdminActionRecorded
 from eventbus import Bus, Consumer, OutboxRelay, UnitOfWork, UnitOfWorkFactory
+from eventbus.unit_of_work import CommitHook
 from servicekit.problems import Problem
 from servicekit.settings import ServiceSettings
 
@@ -61,7 +64,53 @@ def get_context(request: Request) -> ServiceContext:
 
 
 def get_uow_factory(request: Request) -> UnitOfWorkFactory:
-    return get_context(request).uow_factory
+    factory = get_context(request).uow_factory
+    if request.method in AUDITED_METHODS:
+        return AuditingUnitOfWorkFactory(factory, request)
+    return factory
+
+
+AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+ADMIN_ROLES = frozenset({"city_admin", "market_master"})
+
+
+class AuditingUnitOfWorkFactory(UnitOfWorkFactory):
+    """The service's factory for one changing request: an admin's work records who did it, atomically.
+
+    Each unit of work opened for the request by a city admin or market master carries an
+    `AdminActionRecorded` event in its outbox, so the audit trail commits (or rolls back) with the change.
+    """
+
+    def __init__(self, inner: UnitOfWorkFactory, request: Request) -> None:
+        self.inner = inner
+        self.request = request
+        self.sessionmaker = inner.sessionmaker
+        self.source = inner.source
+
+    def add_commit_hook(self, hook: CommitHook) -> None:
+        self.inner.add_commit_hook(hook)
+
+    def __call__(self) -> UnitOfWork:
+        uow = self.inner()
+        principal = getattr(self.request.state, "principal", None)
+        if principal is not None and not principal.roles.isdisjoint(ADMIN_ROLES):
+            uow.emit(self._record(principal), tenant=principal.tenant, subject=principal.subject)
+        return uow
+
+    def _record(self, principal: Any) -> AdminActionRecorded:
+        route = self.request.scope.get("route")
+        context = get_context(self.request)
+        return AdminActionRecorded(
+            service=context.settings.service_name,
+            actor=principal.subject,
+            actor_name=principal.name,
+            roles=sorted(principal.roles),
+            method=self.request.method,
+            route=getattr(route, "path", self.request.url.path),
+            path=self.request.url.path,
+            request_id=self.request.headers.get("x-request-id"),
+            recorded_at=datetime.now(UTC),
+        )
 
 
 def get_settings(request: Request) -> ServiceSettings:
