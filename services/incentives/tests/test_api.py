@@ -114,3 +114,16 @@ async def test_a_rule_with_an_unknown_mode_is_refused_with_the_field_named(servi
     assert response.status_code == 422
     assert "mode is never 'bike'" in response.text
     assert GEEL
+
+
+async def test_a_rule_cannot_be_triggered_by_the_service_s_own_events(service: Service) -> None:
+    rule = {
+        "trigger": "be.cityblocks.incentives.CoinsIssued.v1",
+        "beneficiary_field": "beneficiary_id",
+        "reward_coins": 1,
+    }
+    response = await service.client.post(
+        "/v1/rules/check", json=rule, headers=service.headers("geel.city_admin")
+    )
+    assert response.status_code == 422
+    assert "unknown trigger" in response.text

@@ -20,11 +20,12 @@ def trigger_schema(trigger: str) -> dict[str, Any]:
     """The JSON Schema a rule's condition is checked against: the trigger event's, or an approved claim's."""
     if trigger == domain.CLAIM_TRIGGER:
         return event_schema(events.ClaimApproved)
-    try:
-        return event_schema(registry.event_class(trigger))
-    except registry.UnknownEventType:
-        known = ", ".join(registry.catalogue())
-        raise rules.RuleError(f"unknown trigger {trigger!r}; use 'claim' or one of: {known}") from None
+    cls = registry.catalogue().get(trigger)
+    if cls is None or cls.event_service == "incentives":
+        # Our own events would feed coins back into the rules that issued them.
+        known = ", ".join(t for t, c in registry.catalogue().items() if c.event_service != "incentives")
+        raise rules.RuleError(f"unknown trigger {trigger!r}; use 'claim' or one of: {known}")
+    return event_schema(cls)
 
 
 def check_rule(rule: models.RuleIn) -> None:

@@ -70,7 +70,7 @@ class RuleIn(_In):
     percent_bps: int = Field(default=0, ge=0, le=10_000)
     base_field: str | None = Field(default=None, max_length=200)
     limit_window: domain.Window | None = None
-    limit_coins: int | None = Field(default=None, gt=0)
+    limit_coins: int | None = Field(default=None, gt=0, le=10**12)
 
 
 class RuleOut(RuleIn):
@@ -137,7 +137,7 @@ class HistoryEntry(BaseModel):
 
 class QrRequest(_In):
     coin_type_id: UUID
-    max_amount: int | None = Field(default=None, gt=0)
+    max_amount: int | None = Field(default=None, gt=0, le=10**9)
 
 
 class QrOut(BaseModel):
@@ -197,9 +197,12 @@ class ClaimDecision(_In):
     reason: str = Field(default="", max_length=500)
 
 
+LAST_DAY = date(9999, 12, 30)  # a period ends a day before the calendar does
+
+
 class SettlementIn(_In):
-    period_start: date
-    period_end: date
+    period_start: date = Field(le=LAST_DAY)
+    period_end: date = Field(le=LAST_DAY)
 
 
 class StatementLine(BaseModel):
