@@ -9,6 +9,7 @@ import httpx
 
 from cityblocks.embedded import build_platform, load_specs
 from incentives.app import SPEC
+from incentives.testing import running_service, settings_for, trip
 
 
 def test_the_runner_lists_incentives() -> None:
@@ -30,3 +31,11 @@ async def test_the_platform_serves_incentives_under_its_name(tmp_path: Path) -> 
         await asyncio.sleep(0.1)
     assert ready.status_code == 200
     assert {c["code"] for c in coins.json()} == {"KEMPEN", "GEEL"}
+
+
+async def test_the_service_starts_from_its_migrations(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, create_tables=False, migrate_on_start=True)
+    async with running_service(settings) as service:
+        await service.deliver(trip())
+        wallet = await service.call("GET", "/v1/wallet", "geel.citizen")
+    assert [(w["coin_code"], w["balance"]) for w in wallet] == [("KEMPEN", 5)]

@@ -23,7 +23,8 @@ async def coins(service: Service, username: str, code: str) -> int:
 async def test_limits_budgets_and_one_time_codes_hold_under_concurrency(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    async with running_service(settings_for(tmp_path, database_url=postgres_url)) as service:
+    settings = settings_for(tmp_path, database_url=postgres_url, create_tables=False, migrate_on_start=True)
+    async with running_service(settings) as service:
         rule = {
             "trigger": mobility_credit.TripPaid.event_type,
             "beneficiary_field": "citizen_id",

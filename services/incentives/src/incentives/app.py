@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
 
 from incentives import api, demo, domain, handlers, rules, store
@@ -13,9 +15,12 @@ from servicekit.service import ServiceContext, ServiceSpec
 
 
 async def create_ledger_tables(context: ServiceContext) -> None:
-    """The ledger's tables (with their append-only triggers) live in this service's database too."""
-    if context.settings.create_tables:
-        await create_all(context.engine, ledger_metadata)
+    """The ledger's tables (with their append-only triggers) live in this service's database too.
+
+    They are created by the ledger's own DDL (idempotent), also when migrations run: Alembic would create them
+    without the triggers that keep the journal append-only.
+    """
+    await create_all(context.engine, ledger_metadata)
 
 
 SPEC = ServiceSpec(
@@ -38,6 +43,7 @@ SPEC = ServiceSpec(
     },
     startup=[create_ledger_tables, demo.seed_demo_data],
     settings_type=Settings,
+    migrations=Path(__file__).parent / "migrations",
 )
 
 
