@@ -13,7 +13,10 @@ from ledger import Account, AccountFlags, ShardedAccount
 
 EUR = 978  # the ledger of euro cents (ISO 4217 numeric)
 _NAMESPACE = UUID("0b8f5a3e-8f0c-4c3f-9a5e-6d1b2c3a4f50")
-PROVIDER_SHARDS = 8
+# Every trip of a busy provider credits its payable and every grant debits the city's funding: both are
+# sharded so concurrent transactions lock different rows (see bench/mobility_api.py).
+PROVIDER_SHARDS = 32
+FUNDING_SHARDS = 8
 
 
 class AccountCode(IntEnum):
@@ -38,8 +41,8 @@ def derived_id(*parts: object) -> UUID:
     return uuid5(_NAMESPACE, "/".join(str(part) for part in parts))
 
 
-def city_funding(tenant: str) -> UUID:
-    return derived_id("city-funding", tenant)
+def city_funding(tenant: str) -> ShardedAccount:
+    return ShardedAccount(derived_id("city-funding", tenant), FUNDING_SHARDS)
 
 
 def city_expired(tenant: str) -> UUID:
@@ -55,15 +58,13 @@ def grant_account(grant_id: UUID) -> UUID:
 
 
 def provider_payable(provider_id: UUID, shards: int = PROVIDER_SHARDS) -> ShardedAccount:
-    """A provider's payable is sharded: every trip of a busy provider (the bus company) credits it."""
     return ShardedAccount(derived_id("provider", provider_id), shards)
 
 
 def city_accounts(tenant: str) -> list[Account]:
+    funding = Account(UUID(int=1), EUR, AccountCode.CITY_FUNDING, tenant=tenant, metadata={"role": "funding"})
     return [
-        Account(
-            city_funding(tenant), EUR, AccountCode.CITY_FUNDING, tenant=tenant, metadata={"role": "funding"}
-        ),
+        *city_funding(tenant).accounts(funding),
         Account(
             city_expired(tenant), EUR, AccountCode.CITY_EXPIRED, tenant=tenant, metadata={"role": "expired"}
         ),

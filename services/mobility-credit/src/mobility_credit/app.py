@@ -14,7 +14,8 @@ from servicekit.app import create_service_app
 from servicekit.service import ServiceContext, ServiceSpec
 from servicekit.settings import ServiceSettings
 
-JOURNAL_CHAINS = 4
+# Each ledger transaction holds one journal chain's head until it commits: enough chains for concurrency.
+JOURNAL_CHAINS = 32
 
 
 class CityBankAccount(BaseModel):

@@ -113,6 +113,14 @@ async def remember_answer(
     )
 
 
+class _Replay(Exception):
+    """An earlier answer found after the command failed; raised so that the failed attempt rolls back."""
+
+    def __init__(self, answer: tuple[int, dict[str, Any]]) -> None:
+        super().__init__("replay")
+        self.answer = answer
+
+
 async def idempotent(
     uow_factory: UnitOfWorkFactory,
     *,
@@ -122,15 +130,33 @@ async def idempotent(
     body: Any,
     work: Callable[[UnitOfWork], Awaitable[tuple[int, dict[str, Any]]]],
 ) -> tuple[int, dict[str, Any]]:
-    """Run a provider command once per key: the answer is stored with the effect, in the same transaction."""
+    """Run a provider command once per key: the answer is stored with the effect, in the same transaction.
+
+    New keys are the common case, so the first attempt does not look the key up: a used key makes the final
+    insert fail (a unique violation, retried), and the retry replays. A command refused on the first attempt
+    looks the key up before answering, because a replay may be refused where the original was not.
+    """
     digest = request_hash(operation, body)
+    attempts = 0
 
     async def once(uow: UnitOfWork) -> tuple[int, dict[str, Any]]:
-        earlier = await stored_answer(uow, scope, key, digest)
-        if earlier is not None:
-            return earlier
-        status, response = await work(uow)
+        nonlocal attempts
+        attempts += 1
+        if attempts > 1:
+            earlier = await stored_answer(uow, scope, key, digest)
+            if earlier is not None:
+                return earlier
+        try:
+            status, response = await work(uow)
+        except domain.MobilityCreditError:
+            earlier = await stored_answer(uow, scope, key, digest) if attempts == 1 else None
+            if earlier is not None:
+                raise _Replay(earlier) from None
+            raise
         await remember_answer(uow, scope, key, digest, status, response)
         return status, response
 
-    return await run_command(uow_factory, once)
+    try:
+        return await run_command(uow_factory, once)
+    except _Replay as replay:
+        return replay.answer

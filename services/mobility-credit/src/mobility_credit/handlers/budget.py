@@ -50,11 +50,7 @@ async def choose_grant(
     ]
     if not covering:
         raise domain.NotEligible(f"no budget of this citizen pays for {trip.mode.value} with this provider")
-    session = await ledger_session(uow)
-    balances = {
-        a.id: a.balance.available
-        for a in await session.lookup_accounts([accounts.grant_account(c.id) for c in covering])
-    }
+    balances = await _available(uow, covering)
     short = 0
     for candidate in covering:
         scheme = parse_scheme(candidate.scheme_id, candidate.definition)
@@ -67,11 +63,20 @@ async def choose_grant(
             for cap, key in zip(domain.applicable_caps(scheme, trip.mode), windows, strict=True)
         }
         split = domain.split_fare(scheme, trip, room)
-        available = balances.get(accounts.grant_account(candidate.id), 0)
+        # With a single candidate the ledger's own check (never below zero) decides, saving a round trip.
+        available = balances.get(accounts.grant_account(candidate.id), 0) if balances else split.city_cents
         if split.city_cents <= available:
             return Choice(candidate.id, candidate.scheme_id, scheme, split, windows)
         short = max(short, split.city_cents - available)
     raise domain.InsufficientBudget(f"the citizen's budget is {short} cents short for this trip")
+
+
+async def _available(uow: UnitOfWork, grants: list[Any]) -> dict[UUID, int]:
+    if len(grants) < 2:
+        return {}
+    session = await ledger_session(uow)
+    found = await session.lookup_accounts([accounts.grant_account(g.id) for g in grants])
+    return {account.id: account.balance.available for account in found}
 
 
 async def _open_grants(uow: UnitOfWork, tenant: str, citizen_id: str, at: datetime) -> list[Any]:

@@ -17,8 +17,9 @@ from mobility_credit.models import GrantIn, GrantOut, ProviderIn, ProviderOut, S
 from mobility_credit.transaction import ledger_session, now, run_command, transfer
 from servicekit.auth import Principal
 
-# Schemes never change once created, so their parsed rules can be kept per id.
+# Schemes and providers never change once created (there is no update command), so they are kept per id.
 _parsed: dict[UUID, domain.Scheme] = {}
+_known_providers: dict[UUID, Any] = {}
 
 
 def parse_scheme(scheme_id: UUID, definition: dict[str, Any]) -> domain.Scheme:
@@ -132,8 +133,12 @@ def acts_for(principal: Principal, operator: str) -> bool:
 
 async def load_provider(uow: UnitOfWork, principal: Principal, provider_id: UUID) -> Any:
     """The provider the caller acts for; anyone else's (or another city's) answers 404."""
-    p = store.providers
-    row = (await uow.session.execute(sa.select(p).where(p.c.id == provider_id))).first()
+    row = _known_providers.get(provider_id)
+    if row is None:
+        p = store.providers
+        row = (await uow.session.execute(sa.select(p).where(p.c.id == provider_id))).first()
+        if row is not None:
+            _known_providers[provider_id] = row
     if row is None or row.tenant != principal.tenant:
         raise domain.NotFound("no such provider")
     if not principal.has_role("city_admin") and not acts_for(principal, row.operator):
@@ -185,7 +190,7 @@ async def record_grant(
     await ensure_city_accounts(uow, tenant)
     money = Transfer(
         grant_id,
-        accounts.city_funding(tenant),
+        accounts.city_funding(tenant).pick(grant_id),
         accounts.grant_account(grant_id),
         terms.amount_cents,
         accounts.EUR,

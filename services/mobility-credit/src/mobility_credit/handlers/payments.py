@@ -35,6 +35,11 @@ async def pay_trip(
         choice = await choose_grant(uow, principal.tenant, body.citizen_id, trip)
         trip_id = accounts.derived_id("trip", provider_id, key)
         payable = accounts.provider_payable(provider_id, provider.shards).pick(trip_id)
+        await add_usage(uow, body.citizen_id, choice.scheme_id, choice.windows, choice.split.city_cents)
+        out = await record_trip(
+            uow, principal.tenant, provider, trip_id, body.citizen_id, trip, choice, payable
+        )
+        # The ledger locks the budget and the provider's payable shard: last, so they are held briefly.
         if choice.split.city_cents > 0:
             money = Transfer(
                 trip_id,
@@ -45,10 +50,6 @@ async def pay_trip(
                 accounts.TransferCode.TRIP,
             )
             await transfer(uow, [money])
-        await add_usage(uow, body.citizen_id, choice.scheme_id, choice.windows, choice.split.city_cents)
-        out = await record_trip(
-            uow, principal.tenant, provider, trip_id, body.citizen_id, trip, choice, payable
-        )
         return 201, out.model_dump(mode="json")
 
     return await idempotent(

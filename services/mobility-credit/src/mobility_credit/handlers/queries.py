@@ -187,7 +187,7 @@ async def report(uow_factory: UnitOfWorkFactory, tenant: str) -> ReportOut:
         schemes = await _scheme_reports(uow, tenant)
         per_mode = await _mode_totals(uow, tenant)
         session = await ledger_session(uow)
-        funding = await session.get_balance(accounts.city_funding(tenant))
+        funding = await session.get_balances(accounts.city_funding(tenant).shard_ids)
         expired = await session.get_balance(accounts.city_expired(tenant))
         payouts = await session.get_balance(accounts.city_payouts(tenant))
         p = store.providers

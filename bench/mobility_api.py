@@ -1,0 +1,372 @@
+"""Trip-payment API benchmark: a real uvicorn on 127.0.0.1 over PostgreSQL; prints JSON.
+
+Measures `payments_per_s` (closed loop, many connections) and `p99_ms_at_300_rps` (open loop at a fixed rate,
+latency counted from each request's scheduled start, so a stalled server cannot hide its queue), next to a
+baseline measured in the same run: the same load on `/health` (the HTTP floor of this machine and server)
+and one-at-a-time payments. Afterwards the ledger is verified and the report must balance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+# bench/ledger.py would shadow the `ledger` library this service imports: keep this folder off the path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+from mobility_credit import accounts  # noqa: E402
+from servicekit.devidp import DevIdentityProvider, demo_user  # noqa: E402
+
+HASSELT = "71022"
+DE_LIJN = accounts.derived_id("demo-provider", HASSELT, "De Lijn")
+PREMIUM = accounts.derived_id("demo-scheme", HASSELT, "Autovrij premie")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextlib.asynccontextmanager
+async def postgres_server() -> AsyncIterator[str]:
+    """A libpq DSN: CITYBLOCKS_POSTGRES_DSN, else a durable cluster started for this run."""
+    external = os.environ.get("CITYBLOCKS_POSTGRES_DSN")
+    if external:
+        yield external
+        return
+    from cityblocks.postgres import PostgresCluster
+
+    data_dir = Path(tempfile.mkdtemp(prefix="cityblocks-bench-mobility-"))
+    cluster = PostgresCluster(data_dir=data_dir, durable=True)
+    await asyncio.to_thread(cluster.start)
+    try:
+        yield cluster.dsn
+    finally:
+        await asyncio.to_thread(cluster.stop)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(dsn: str) -> AsyncIterator[str]:
+    name = f"bench_mobility_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base = dsn.rsplit("/", 1)[0]
+    try:
+        yield f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
+    finally:
+        admin = await asyncpg.connect(dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def server(database_url: str, data_dir: Path, workers: int) -> AsyncIterator[int]:
+    """uvicorn serving the service (demo data on); stopped and waited for on exit."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "MOBILITY_CREDIT_DATABASE_URL": database_url,
+        "MOBILITY_CREDIT_DATA_DIR": str(data_dir),
+        "MOBILITY_CREDIT_DEMO_DATA": "true",
+        "MOBILITY_CREDIT_SWEEP_INTERVAL_S": "0",
+        "MOBILITY_CREDIT_LOG_LEVEL": "WARNING",
+        "MOBILITY_CREDIT_DB_POOL_SIZE": "20",
+    }
+    command = [
+        sys.executable, "-m", "uvicorn", "mobility_credit.app:create_app", "--factory",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, env=env)
+    try:
+        await wait_ready(port, process)
+        yield port
+    finally:
+        process.terminate()
+        try:
+            await asyncio.to_thread(process.wait, 20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.perf_counter() + 60
+    while time.perf_counter() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the server exited during start-up")
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError, ValueError):
+            connection = await Connection.open(port)
+            status, _ = await connection.request("GET", "/ready")
+            connection.close()
+            if status == 200:
+                return
+        await asyncio.sleep(0.2)
+    raise RuntimeError("the server did not become ready")
+
+
+class Connection:
+    """A minimal HTTP/1.1 keep-alive client: far less CPU than a full client, which shares our 2 cores."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def request(
+        self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
+    ) -> tuple[int, bytes]:
+        lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class Pool:
+    def __init__(self, connections: list[Connection]) -> None:
+        self.free: asyncio.Queue[Connection] = asyncio.Queue()
+        for connection in connections:
+            self.free.put_nowait(connection)
+        self.all = connections
+
+    @classmethod
+    async def open(cls, port: int, size: int) -> Pool:
+        return cls([await Connection.open(port) for _ in range(size)])
+
+    async def request(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:
+        connection = await self.free.get()
+        try:
+            return await connection.request(method, path, headers, body)
+        finally:
+            self.free.put_nowait(connection)
+
+    def close(self) -> None:
+        for connection in self.all:
+            connection.close()
+
+
+def bearer(identity: DevIdentityProvider, username: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {identity.issue(demo_user(username), ttl_s=3600)}"}
+
+
+class Payments:
+    """Bus trips of De Lijn for the benchmark's citizens, each with a fresh Idempotency-Key."""
+
+    def __init__(self, provider: dict[str, str], citizens: list[str]) -> None:
+        self.provider = provider
+        self.citizens = citizens
+        self.count = 0
+        self.paid = 0
+        self.failed: dict[int, int] = {}
+
+    async def pay(self, pool: Pool) -> bool:
+        citizen = self.citizens[self.count % len(self.citizens)]
+        self.count += 1
+        body = {
+            "citizen_id": citizen,
+            "mode": "bus",
+            "place": {"name": "Hasselt Station", "lat": 50.9296, "lon": 5.3277},
+            "consumed_at": datetime.now(UTC).isoformat(),
+            "total_cents": 300,
+        }
+        headers = {**self.provider, "Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
+        status, _ = await pool.request("POST", f"/v1/providers/{DE_LIJN}/trips", headers, json.dumps(body).encode())
+        if status == 201:
+            self.paid += 1
+            return True
+        self.failed[status] = self.failed.get(status, 0) + 1
+        return False
+
+
+async def closed_loop(concurrency: int, seconds: float, work: Callable[[], Awaitable[bool]]) -> tuple[float, list[float]]:
+    """Each of `concurrency` loops sends its next request when the previous answered; returns (ok/s, latencies)."""
+    deadline = time.perf_counter() + seconds
+    latencies: list[float] = []
+    ok = 0
+
+    async def loop() -> None:
+        nonlocal ok
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            if await work():
+                ok += 1
+            latencies.append(time.perf_counter() - started)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(loop() for _ in range(concurrency)))
+    return ok / (time.perf_counter() - start), latencies
+
+
+async def open_loop(rate: float, seconds: float, work: Callable[[], Awaitable[bool]]) -> tuple[list[float], int]:
+    """Start requests on a fixed schedule whatever the server does; latency from the scheduled start."""
+    latencies: list[float] = []
+    failures = 0
+    start = time.perf_counter()
+    total = int(rate * seconds)
+
+    async def one(scheduled: float) -> None:
+        nonlocal failures
+        if not await work():
+            failures += 1
+        latencies.append(time.perf_counter() - scheduled)
+
+    tasks = []
+    for index in range(total):
+        scheduled = start + index / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(scheduled)))
+    await asyncio.gather(*tasks)
+    return latencies, failures
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def grant_budgets(pool: Pool, admin: dict[str, str], citizens: list[str]) -> None:
+    headers = {**admin, "Content-Type": "application/json"}
+
+    async def grant(citizen: str) -> None:
+        body = json.dumps({"citizen_id": citizen}).encode()
+        status, text = await pool.request("POST", f"/v1/schemes/{PREMIUM}/grants", headers, body)
+        if status != 201:
+            raise RuntimeError(f"grant failed: {status} {text[:200]!r}")
+
+    for start in range(0, len(citizens), 200):
+        await asyncio.gather(*(grant(c) for c in citizens[start : start + 200]))
+
+
+async def check_invariants(pool: Pool, admin: dict[str, str], paid: int) -> dict[str, Any]:
+    status, body = await pool.request("GET", "/v1/admin/ledger/verification", admin)
+    verification = json.loads(body)
+    status2, body2 = await pool.request("GET", "/v1/reports/summary", admin)
+    summary = json.loads(body2)
+    bus_trips = sum(m["trips"] for m in summary["per_mode"] if m["mode"] == "bus")
+    return {
+        "ledger_verified": status == 200 and bool(verification.get("ok")),
+        "report_balanced": status2 == 200 and bool(summary.get("balanced")),
+        "trips_recorded": bus_trips,
+        "trips_paid": paid,
+    }
+
+
+async def measure(port: int, data_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    identity = DevIdentityProvider(data_dir / "devidp", issuer="cityblocks-dev", audience="cityblocks")
+    admin, provider = bearer(identity, "hasselt.city_admin"), bearer(identity, "hasselt.provider")
+    pool = await Pool.open(port, args.connections)
+    try:
+        citizens = [f"bench-citizen-{i}" for i in range(args.citizens)]
+        started = time.perf_counter()
+        await grant_budgets(pool, admin, citizens)
+        log(f"granted {len(citizens)} budgets in {time.perf_counter() - started:.1f} s")
+        payments = Payments(provider, citizens)
+
+        async def health() -> bool:
+            status, _ = await pool.request("GET", "/health", {})
+            return status == 200
+
+        health_rps, _ = await closed_loop(args.concurrency, args.baseline_seconds, health)
+        _, sequential = await closed_loop(1, args.baseline_seconds, lambda: payments.pay(pool))
+        log(f"baseline: /health {health_rps:.0f}/s; one at a time p50 {statistics.median(sequential) * 1000:.1f} ms")
+        payments_per_s, _ = await closed_loop(args.concurrency, args.seconds, lambda: payments.pay(pool))
+        log(f"closed loop: {payments_per_s:.0f} payments/s")
+        latencies, failures = await open_loop(args.rate, args.seconds, lambda: payments.pay(pool))
+        log(f"open loop at {args.rate}/s: p99 {percentile(latencies, 0.99) * 1000:.1f} ms, {failures} failed")
+        invariants = await check_invariants(pool, admin, payments.paid)
+    finally:
+        pool.close()
+    return {
+        "payments_per_s": round(payments_per_s, 1),
+        "p99_ms_at_300_rps": round(percentile(latencies, 0.99) * 1000, 1),
+        "p50_ms_at_300_rps": round(percentile(latencies, 0.50) * 1000, 1),
+        "rate_rps": args.rate,
+        "failed_at_300_rps": failures,
+        "baseline_health_rps": round(health_rps, 1),
+        "baseline_sequential_payment_p50_ms": round(statistics.median(sequential) * 1000, 2),
+        "baseline_sequential_payments_per_s": round(len(sequential) / args.baseline_seconds, 1),
+        "refused": payments.failed,
+        **invariants,
+        "invariants_ok": invariants["ledger_verified"]
+        and invariants["report_balanced"]
+        and invariants["trips_recorded"] == invariants["trips_paid"],
+    }
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    data_dir = Path(tempfile.mkdtemp(prefix="cityblocks-bench-mobility-data-"))
+    # The key exists before the server starts, so the server and this client agree on it.
+    DevIdentityProvider(data_dir / "devidp", issuer="cityblocks-dev", audience="cityblocks")
+    try:
+        async with postgres_server() as dsn, fresh_database(dsn) as url, server(url, data_dir, args.workers) as port:
+            result = await measure(port, data_dir, args)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return {
+        "benchmark": "mobility_api",
+        "workers": args.workers,
+        "concurrency": args.concurrency,
+        "goals": {"payments_per_s": 800, "p99_ms_at_300_rps": 50},
+        "cpus": os.cpu_count(),
+        **result,
+    }
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--citizens", type=int, default=1000)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--baseline-seconds", type=float, default=2.0)
+    parser.add_argument("--rate", type=float, default=300.0)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(main(parse_args())), indent=2))
