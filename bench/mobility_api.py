@@ -16,7 +16,6 @@ import os
 import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -105,23 +104,23 @@ async def server(database_url: str, data_dir: Path, workers: int) -> AsyncIterat
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
         "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
-    process = subprocess.Popen(command, env=env)
+    process = await asyncio.create_subprocess_exec(*command, env=env)
     try:
         await wait_ready(port, process)
         yield port
     finally:
         process.terminate()
         try:
-            await asyncio.to_thread(process.wait, 20)
-        except subprocess.TimeoutExpired:
+            await asyncio.wait_for(process.wait(), 20)
+        except TimeoutError:
             process.kill()
-            process.wait()
+            await process.wait()
 
 
-async def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
+async def wait_ready(port: int, process: asyncio.subprocess.Process) -> None:
     deadline = time.perf_counter() + 60
     while time.perf_counter() < deadline:
-        if process.poll() is not None:
+        if process.returncode is not None:
             raise RuntimeError("the server exited during start-up")
         with contextlib.suppress(OSError, asyncio.IncompleteReadError, ValueError):
             connection = await Connection.open(port)
@@ -175,7 +174,9 @@ class Pool:
     async def open(cls, port: int, size: int) -> Pool:
         return cls([await Connection.open(port) for _ in range(size)])
 
-    async def request(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:
+    async def request(
+        self, method: str, path: str, headers: dict[str, str], body: bytes = b""
+    ) -> tuple[int, bytes]:
         connection = await self.free.get()
         try:
             return await connection.request(method, path, headers, body)
@@ -212,7 +213,9 @@ class Payments:
             "total_cents": 300,
         }
         headers = {**self.provider, "Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
-        status, _ = await pool.request("POST", f"/v1/providers/{DE_LIJN}/trips", headers, json.dumps(body).encode())
+        status, _ = await pool.request(
+            "POST", f"/v1/providers/{DE_LIJN}/trips", headers, json.dumps(body).encode()
+        )
         if status == 201:
             self.paid += 1
             return True
@@ -220,8 +223,10 @@ class Payments:
         return False
 
 
-async def closed_loop(concurrency: int, seconds: float, work: Callable[[], Awaitable[bool]]) -> tuple[float, list[float]]:
-    """Each of `concurrency` loops sends its next request when the previous answered; returns (ok/s, latencies)."""
+async def closed_loop(
+    concurrency: int, seconds: float, work: Callable[[], Awaitable[bool]]
+) -> tuple[float, list[float]]:
+    """`concurrency` loops, each sending when its previous request answered; returns (ok/s, latencies)."""
     deadline = time.perf_counter() + seconds
     latencies: list[float] = []
     ok = 0
@@ -239,7 +244,9 @@ async def closed_loop(concurrency: int, seconds: float, work: Callable[[], Await
     return ok / (time.perf_counter() - start), latencies
 
 
-async def open_loop(rate: float, seconds: float, work: Callable[[], Awaitable[bool]]) -> tuple[list[float], int]:
+async def open_loop(
+    rate: float, seconds: float, work: Callable[[], Awaitable[bool]]
+) -> tuple[list[float], int]:
     """Start requests on a fixed schedule whatever the server does; latency from the scheduled start."""
     latencies: list[float] = []
     failures = 0
@@ -312,7 +319,8 @@ async def measure(port: int, data_dir: Path, args: argparse.Namespace) -> dict[s
 
         health_rps, _ = await closed_loop(args.concurrency, args.baseline_seconds, health)
         _, sequential = await closed_loop(1, args.baseline_seconds, lambda: payments.pay(pool))
-        log(f"baseline: /health {health_rps:.0f}/s; one at a time p50 {statistics.median(sequential) * 1000:.1f} ms")
+        one_at_a_time_ms = statistics.median(sequential) * 1000
+        log(f"baseline: /health {health_rps:.0f}/s; one at a time p50 {one_at_a_time_ms:.1f} ms")
         payments_per_s, _ = await closed_loop(args.concurrency, args.seconds, lambda: payments.pay(pool))
         log(f"closed loop: {payments_per_s:.0f} payments/s")
         latencies, failures = await open_loop(args.rate, args.seconds, lambda: payments.pay(pool))
@@ -342,7 +350,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     # The key exists before the server starts, so the server and this client agree on it.
     DevIdentityProvider(data_dir / "devidp", issuer="cityblocks-dev", audience="cityblocks")
     try:
-        async with postgres_server() as dsn, fresh_database(dsn) as url, server(url, data_dir, args.workers) as port:
+        async with contextlib.AsyncExitStack() as stack:
+            dsn = await stack.enter_async_context(postgres_server())
+            url = await stack.enter_async_context(fresh_database(dsn))
+            port = await stack.enter_async_context(server(url, data_dir, args.workers))
             result = await measure(port, data_dir, args)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -357,7 +368,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--citizens", type=int, default=1000)
     parser.add_argument("--connections", type=int, default=64)
