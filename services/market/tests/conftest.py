@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -16,7 +17,7 @@ from sqlalchemy import func, select
 from eventbus.tables import outbox
 from market import demo
 from market.app import Settings, create_app
-from servicekit.devidp import DevIdentityProvider, demo_user
+from servicekit.devidp import KEY_FILE, DevIdentityProvider, demo_user, load_or_create_key
 
 
 def small_plan() -> dict[str, Any]:
@@ -135,9 +136,20 @@ def settings_for(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(**(values | overrides))
 
 
+@pytest.fixture(scope="session")
+def signing_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One dev identity key for the whole run: making an RSA key per test would cost most of its time."""
+    folder = tmp_path_factory.mktemp("devidp")
+    load_or_create_key(folder)
+    return folder / KEY_FILE
+
+
 @pytest.fixture
-def market_settings(tmp_path: Path) -> Settings:
-    return settings_for(tmp_path)
+def market_settings(tmp_path: Path, signing_key: Path) -> Settings:
+    settings = settings_for(tmp_path)
+    settings.devidp_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(signing_key, settings.devidp_dir / KEY_FILE)
+    return settings
 
 
 @pytest.fixture

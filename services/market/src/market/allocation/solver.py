@@ -33,7 +33,7 @@ def solve(problem: Problem, deadline: float) -> Solved:
     """Both solves, finishing by `deadline` (a `time.monotonic()` value)."""
     candidates = Candidates(problem)
     start = greedy_state(problem)
-    placed, optimal_1, size_1 = _placement(problem, candidates, start, _remaining(deadline) * PLACEMENT_SHARE)
+    placed, optimal_1, size_1 = _placement(problem, candidates, start, deadline)
     hint = State(problem)
     for trader in problem.traders:
         if trader.rank in placed:
@@ -44,7 +44,7 @@ def solve(problem: Problem, deadline: float) -> Solved:
         if problem.traders[r].role is not Role.HOLDER
     )
     grow_in_rounds(hint)
-    final, optimal_2, size_2 = _expansion(problem, candidates, placed, hint, special, _remaining(deadline))
+    final, optimal_2, size_2 = _expansion(problem, candidates, placed, hint, special, deadline)
     state = State(problem)
     for rank, run in final.items():
         state.place(problem.traders[rank], run)
@@ -101,8 +101,14 @@ class _Model:
         terms = [(var, value(rank, run)) for rank, pairs in self.vars.items() for run, var in pairs]
         self.model.maximize(cp_model.LinearExpr.weighted_sum([v for v, _ in terms], [c for _, c in terms]))
 
-    def solve(self, time_limit_s: float, fallback: Mapping[int, Run]) -> tuple[dict[int, Run], bool]:
-        """The best solution found, starting from `fallback` (feasible), which is kept if nothing beats it."""
+    def solve(
+        self, deadline: float, fallback: Mapping[int, Run], *, share: float = 1.0
+    ) -> tuple[dict[int, Run], bool]:
+        """The best solution found, starting from `fallback` (feasible), which is kept if nothing beats it.
+
+        The time limit is `share` of what is left before `deadline` once the model is built, so that building
+        a large model does not push the whole allocation past its budget.
+        """
         for rank, pairs in self.vars.items():
             for run, var in pairs:
                 self.model.add_hint(var, run == fallback.get(rank))
@@ -116,6 +122,7 @@ class _Model:
         solver.parameters.hint_conflict_limit = 0
         # The deterministic limit makes a time-limited result reproducible; the wall limit still holds when
         # the machine is so loaded that the deterministic budget would overrun it.
+        time_limit_s = _remaining(deadline) * share
         solver.parameters.max_deterministic_time = time_limit_s / SECONDS_PER_DETERMINISTIC_UNIT
         solver.parameters.max_time_in_seconds = time_limit_s
         status = solver.solve(self.model)
@@ -143,7 +150,7 @@ class _Model:
 
 
 def _placement(
-    problem: Problem, candidates: Candidates, start: State, time_limit_s: float
+    problem: Problem, candidates: Candidates, start: State, deadline: float
 ) -> tuple[dict[int, Run], bool, int]:
     """Who gets a place: special stalls to matching traders, then priority group, then seniority/lottery."""
     start_runs = {rank: run[: problem.traders[rank].min_len] for rank, run in start.runs.items()}
@@ -168,7 +175,7 @@ def _placement(
         return weights[rank] + special_weight * problem.is_special_match(trader, run)
 
     model.maximise(value)
-    chosen, optimal = model.solve(time_limit_s, start_runs)
+    chosen, optimal = model.solve(deadline, start_runs, share=PLACEMENT_SHARE)
     return chosen, optimal, sum(len(p) for p in model.vars.values())
 
 
@@ -200,7 +207,7 @@ def _expansion(
     placed: Mapping[int, Run],
     hint: State,
     special: int,
-    time_limit_s: float,
+    deadline: float,
 ) -> tuple[dict[int, Run], bool, int]:
     """Where and how many stalls: the preferred place first, then sizes in rounds, then points of every stall.
 
@@ -222,7 +229,7 @@ def _expansion(
         return place + size_weight[len(run)] + problem.stall_points(trader, run)
 
     model.maximise(value)
-    chosen, optimal = model.solve(time_limit_s, hint.runs)
+    chosen, optimal = model.solve(deadline, hint.runs)
     return chosen, optimal, sum(len(p) for p in model.vars.values())
 
 

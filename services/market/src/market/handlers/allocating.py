@@ -45,6 +45,7 @@ class DayInputs:
     traders: Mapping[str, Any]
     source: domain.DayAllocationInput
     final: Any | None
+    applications: tuple[Any, ...] = ()
 
 
 async def _traders(session: AsyncSession, tenant: str) -> dict[str, Any]:
@@ -109,7 +110,18 @@ async def _load_inputs(
         final=final,
         time_limit_s=time_limit_s,
     )
-    return DayInputs(day, market, traders, source, await _latest_final(session, day_id))
+    final_row = await _latest_final(session, day_id)
+    return DayInputs(day, market, traders, source, final_row, await _application_stamp(session, day_id))
+
+
+async def _application_stamp(session: AsyncSession, day_id: UUID) -> tuple[Any, ...]:
+    """What the applications of a day looked like: a final run must not publish on a stale picture."""
+    rows = await session.execute(
+        select(store.applications.c.id, store.applications.c.withdrawn_at)
+        .where(store.applications.c.market_day_id == day_id)
+        .order_by(store.applications.c.id)
+    )
+    return tuple((row.id, row.withdrawn_at) for row in rows)
 
 
 async def run_allocation(
@@ -145,6 +157,8 @@ async def run_allocation(
     async with uow_factory() as uow:
         if body.final and await _latest_final(uow.session, day_id) is not None:
             raise Problem(409, "this market day has a final allocation already")
+        if body.final and await _application_stamp(uow.session, day_id) != inputs.applications:
+            raise Problem(409, "applications changed while the allocation ran; run it again")
         row = await _save(uow.session, principal, inputs, result, seconds, round_="first")
         if body.final:
             await _save_assignments(uow.session, inputs, row.id, result.assignments, holders=_holders(inputs))
