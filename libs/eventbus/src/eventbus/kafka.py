@@ -290,22 +290,23 @@ class _GroupWorker:
         failures = 0
         while failures < 3:
             assigned = self.consumer.assignment()
-            pending = {
-                tp: at for tp, at in self.processed.items() if tp in assigned and self.committed.get(tp) != at
-            }
+            processed = self.processed.items()
+            pending = {tp for tp, at in processed if tp in assigned and self.committed.get(tp) != at}
             if not pending:
                 break
-            if not await self._commit(set(pending)):
+            if not await self._commit(pending):
                 failures += 1
                 await asyncio.sleep(self.bus._retry_delay)
         with contextlib.suppress(KafkaError):
             await self.lag()
 
     async def _commit(self, partitions: set[TopicPartition]) -> bool:
+        # Only partitions still ours: a batch that finished after a revoke must not move another member back.
+        assigned = self.consumer.assignment()
         offsets = {
             tp: offset
             for tp, offset in self.processed.items()
-            if tp in partitions and self.committed.get(tp) != offset
+            if tp in partitions and tp in assigned and self.committed.get(tp) != offset
         }
         if not offsets:
             return False
