@@ -247,7 +247,13 @@ def order_body(
 
 @pytest.fixture
 def service_settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, solver_time_limit_s=1.0, solver_deterministic=True, log_json=False)
+    return Settings(
+        data_dir=tmp_path,
+        solver_time_limit_s=1.0,
+        solver_deterministic=True,
+        solver_in_process=False,
+        log_json=False,
+    )
 
 
 @pytest.fixture

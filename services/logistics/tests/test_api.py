@@ -130,7 +130,7 @@ async def test_the_geel_operator_cannot_see_or_touch_hasselts_orders_runs_or_zon
     fleet = await api.fleet()
     order = await api.ok("POST", "/orders", OPERATOR, bodies.order(fleet["hub"]["id"], 1))
     run = await api.ok(
-        "POST", "/planning-runs", OPERATOR, {"delivery_date": "2026-11-27", "time_limit_s": 0.5}
+        "POST", "/planning-runs", OPERATOR, {"delivery_date": "2026-11-27", "time_limit_s": 0.3}
     )
     await api.finished_run(run["id"])
     geel = "geel.operator"
@@ -170,7 +170,7 @@ async def test_a_driver_sees_only_their_own_route(api: Any, bodies: SimpleNamesp
     )
     await api.ok("POST", "/orders", OPERATOR, bodies.order(hub, 2, 50.9480, 5.3000, weight_kg=400))
     run = await api.ok(
-        "POST", "/planning-runs", OPERATOR, {"delivery_date": "2026-11-27", "time_limit_s": 0.5}
+        "POST", "/planning-runs", OPERATOR, {"delivery_date": "2026-11-27", "time_limit_s": 0.3}
     )
     await api.finished_run(run["id"])
     routes = await api.ok("POST", f"/planning-runs/{run['id']}/dispatch", OPERATOR, {})
@@ -196,7 +196,7 @@ async def test_cancelling_an_order_emits_order_cancelled_and_keeps_it_out_of_the
 
     await api.ok("POST", f"/orders/{order['id']}/cancel", OPERATOR, {"reason": "shop closed"})
     run = await api.ok(
-        "POST", "/planning-runs", OPERATOR, {"delivery_date": "2026-11-27", "time_limit_s": 0.5}
+        "POST", "/planning-runs", OPERATOR, {"delivery_date": "2026-11-27", "time_limit_s": 0.3}
     )
     done = await api.finished_run(run["id"])
 
@@ -218,7 +218,7 @@ async def test_an_order_no_vehicle_may_deliver_is_left_out_with_the_reason(
     )
 
     run = await api.ok(
-        "POST", "/planning-runs", OPERATOR, {"delivery_date": "2026-11-27", "time_limit_s": 0.5}
+        "POST", "/planning-runs", OPERATOR, {"delivery_date": "2026-11-27", "time_limit_s": 0.3}
     )
     done = await api.finished_run(run["id"])
 

@@ -16,7 +16,7 @@ async def plan_day(api: Any, bodies: SimpleNamespace, orders: int = 6) -> dict[s
     for n in range(orders):
         place = (50.9290 + 0.0006 * n, 5.3340 + 0.0012 * n)
         placed.append(await api.ok("POST", "/orders", OPERATOR, bodies.order(fleet["hub"]["id"], n, *place)))
-    body = {"delivery_date": bodies.day.date().isoformat(), "time_limit_s": 1}
+    body = {"delivery_date": bodies.day.date().isoformat(), "time_limit_s": 0.3}
     started = await api.ok("POST", "/planning-runs", OPERATOR, body)
     assert started["status"] == "queued"
     run = await api.finished_run(started["id"])
@@ -108,7 +108,7 @@ async def test_a_replan_after_new_orders_keeps_the_completed_stop(api: Any, bodi
         # Outside the ring: the van may still go there after 09:00, the departed bike cannot load them.
         await api.ok("POST", "/orders", OPERATOR, bodies.order(hub, n, 50.9390, 5.3200 + 0.001 * (n - 10)))
 
-    body = {"at": bodies.at(9, 5).isoformat(), "time_limit_s": 1}
+    body = {"at": bodies.at(9, 5).isoformat(), "time_limit_s": 0.3}
     started = await api.ok("POST", f"/planning-runs/{run_id}/replan", OPERATOR, body)
     replanned = await api.finished_run(started["id"])
 
@@ -134,7 +134,8 @@ async def test_a_vehicle_breaking_down_keeps_its_done_stops_and_hands_on_or_repo
     )
     open_orders = {s["order_id"] for s in bike_route["stops"][1:]}
 
-    body = {"at": bodies.at(9, 5).isoformat(), "broken_down": [day["fleet"]["bike"]["id"]], "time_limit_s": 1}
+    bike = day["fleet"]["bike"]["id"]
+    body = {"at": bodies.at(9, 5).isoformat(), "broken_down": [bike], "time_limit_s": 0.3}
     started = await api.ok("POST", f"/planning-runs/{run_id}/replan", OPERATOR, body)
     replanned = await api.finished_run(started["id"])
 
@@ -148,3 +149,17 @@ async def test_a_vehicle_breaking_down_keeps_its_done_stops_and_hands_on_or_repo
     elsewhere = {s["order_id"] for r in routes if r["vehicle_kind"] != "cargo_bike" for s in r["stops"]}
     left_out = {u["order_id"] for u in replanned["unassigned"]}
     assert open_orders <= elsewhere | left_out
+
+
+async def test_a_fresh_plan_of_a_dispatched_day_is_refused_in_favour_of_a_replan(
+    api: Any, bodies: SimpleNamespace
+) -> None:
+    day = await plan_day(api, bodies, orders=2)
+    await api.ok("POST", f"/planning-runs/{day['run']['id']}/dispatch", OPERATOR, {})
+
+    again = await api.call(
+        "POST", "/planning-runs", OPERATOR, {"delivery_date": bodies.day.date().isoformat()}
+    )
+
+    assert again.status_code == 409
+    assert again.headers["content-type"] == "application/problem+json"

@@ -1,4 +1,4 @@
-"""Planning runs work in the background: the service keeps answering and shows the search's progress."""
+"""Planning runs work in a child process: the service keeps answering and shows the search's progress."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ async def test_a_day_is_planned_dispatched_and_delivered_on_postgresql(
             body = bodies.order(fleet["hub"]["id"], n, 50.9290 + 0.0007 * n, 5.3350 + 0.001 * n)
             await api.ok("POST", "/orders", OPERATOR, body)
         started = await api.ok(
-            "POST", "/planning-runs", OPERATOR, {"delivery_date": "2026-11-27", "time_limit_s": 1}
+            "POST", "/planning-runs", OPERATOR, {"delivery_date": "2026-11-27", "time_limit_s": 0.3}
         )
         run = await api.finished_run(started["id"])
         await api.ok("POST", f"/planning-runs/{run['id']}/dispatch", OPERATOR, {})

@@ -30,7 +30,7 @@ from logistics.schemas import (
 )
 from logistics.settings import Settings
 from servicekit.auth import Principal, require_roles
-from servicekit.service import CurrentSettings, UowFactory
+from servicekit.service import Context, CurrentSettings, UowFactory
 
 router = APIRouter(prefix="/v1")
 Staff = Annotated[Principal, Depends(require_roles("operator", "city_admin"))]
@@ -113,10 +113,12 @@ async def start_planning_run(
     principal: Staff,
     uow_factory: UowFactory,
     settings: OwnSettings,
+    context: Context,
     background: BackgroundTasks,
 ) -> PlanningRunOut:
     run = await planning.start_run(uow_factory, settings, principal, body)
-    background.add_task(planning.execute_run, uow_factory, settings, run.id)
+    # The run's own work is the service's, not the caller's: the plain factory, outside any request audit.
+    background.add_task(planning.execute_run, context.uow_factory, settings, run.id)
     return run
 
 
@@ -141,10 +143,11 @@ async def replan(
     principal: Staff,
     uow_factory: UowFactory,
     settings: OwnSettings,
+    context: Context,
     background: BackgroundTasks,
 ) -> PlanningRunOut:
     run = await planning.start_replan(uow_factory, settings, principal, run_id, body)
-    background.add_task(planning.execute_run, uow_factory, settings, run.id)
+    background.add_task(planning.execute_run, context.uow_factory, settings, run.id)
     return run
 
 

@@ -17,6 +17,8 @@ class Settings(ServiceSettings):
     solver_time_limit_s: float = 10.0
     solver_deterministic: bool = False
     solver_parallel_searches: int = 1
+    # OR-Tools keeps the interpreter lock while it searches: in a child process the service stays responsive.
+    solver_in_process: bool = True
     detour_factor: float = 1.3
     osrm_url: str | None = None
     osrm_timeout_s: float = 10.0

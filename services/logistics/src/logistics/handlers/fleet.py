@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -14,8 +14,6 @@ from logistics.handlers.errors import NotFound, field_errors
 from logistics.schemas import FeatureCollection, HubIn, HubOut, VehicleIn, VehicleOut, ZoneIn, ZoneOut
 from servicekit.auth import Principal
 from servicekit.problems import Problem
-
-CHECK_DAY = date(2026, 1, 1)
 
 
 async def create_hub(uow_factory: UnitOfWorkFactory, principal: Principal, body: HubIn) -> HubOut:

@@ -24,6 +24,7 @@ from logistics.routing import MatrixProvider, OsrmClient
 from logistics.schemas import PlanningRunIn, PlanningRunOut, ReplanIn, UnassignedOut
 from logistics.settings import Settings
 from logistics.solver import PlanningSettings, Progress, layout, plan_in_thread
+from logistics.solver.worker import plan_in_process
 from servicekit.auth import Principal
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,20 @@ async def start_run(
 ) -> PlanningRunOut:
     row = _new_run(principal, body.delivery_date, body.wave, body.objective, body.time_limit_s, settings)
     async with uow_factory() as uow:
-        await uow.session.execute(insert(store.planning_runs).values(**row))
+        table = store.planning_runs
+        dispatched = await uow.session.scalar(
+            select(table.c.id).where(
+                table.c.tenant == principal.tenant,
+                table.c.delivery_date == body.delivery_date,
+                table.c.wave == body.wave,
+                table.c.status == "completed",
+                table.c.dispatched.is_(True),
+            )
+        )
+        if dispatched is not None:
+            # Drivers are on the road with that plan: only a re-plan keeps their completed stops.
+            raise Conflict(f"run {dispatched} of this day is dispatched; re-plan it instead")
+        await uow.session.execute(insert(table).values(**row))
     return _run_out(row, [])
 
 
@@ -302,8 +316,9 @@ async def _solve(uow_factory: UnitOfWorkFactory, settings: Settings, job: Job) -
         deterministic=settings.solver_deterministic,
         parallel_searches=settings.solver_parallel_searches,
     )
+    run = plan_in_process if settings.solver_in_process else plan_in_thread
     try:
-        return await plan_in_thread(request, matrices, planning, replan=job.replan, on_progress=latest.append)
+        return await run(request, matrices, planning, replan=job.replan, on_progress=latest.append)
     finally:
         writer.cancel()
 
