@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
+from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +17,7 @@ from contracts.base import Event
 from contracts.envelope import Envelope
 from eventbus import UnitOfWork
 from incentives import book, caches, domain, rules, store
-from ledger import LedgerSession, Transfer, TransferFlags
+from ledger import Transfer, TransferFlags
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,8 @@ async def on_event(uow: UnitOfWork, event: Event, envelope: Envelope) -> None:
         base = rules.lookup(data, rule.reward.base_field) if rule.reward.base_field else None
         amount = rule.reward.amount(rule.coin, base if isinstance(base, int) else None)
         grants.append(Grant(rule, beneficiary, amount))
-    await issue_many(uow, grants, envelope.id, envelope.type, envelope.time)
+    if grants:
+        _defer(uow, [Pending(grant, envelope.id, envelope.type, envelope.time) for grant in grants])
 
 
 async def _beneficiary(session: AsyncSession, rule: ActiveRule, data: dict[str, Any]) -> str | None:
@@ -163,11 +165,50 @@ class Grant:
 
 
 @dataclass(frozen=True)
-class _Planned:
+class Pending:
+    """A grant with the trigger (event or claim) that earned it and when that happened."""
+
     grant: Grant
-    usage_key: tuple[UUID, str, str] | None
+    trigger_id: str
+    trigger_type: str
+    at: datetime
+
+    @property
+    def usage_key(self) -> UsageKey | None:
+        rule = self.grant.rule
+        if rule.limit_window is None:
+            return None
+        return (rule.campaign_id, self.grant.beneficiary, domain.window_key(rule.limit_window, self.at))
+
+
+@dataclass(frozen=True)
+class _Planned:
+    pending: Pending
+    amount: int
     account_id: UUID
     transfer_id: UUID
+
+
+UsageKey = tuple[UUID, str, str]
+# Grants of events handled in a transaction still open, issued together just before it commits.
+_DEFERRED: WeakKeyDictionary[UnitOfWork, list[Pending]] = WeakKeyDictionary()
+
+
+def _defer(uow: UnitOfWork, pending: list[Pending]) -> None:
+    """Queue grants until the unit of work flushes: all events of a consumer batch share one ledger batch."""
+    queue = _DEFERRED.get(uow)
+    if queue is None:
+        queue = _DEFERRED[uow] = []
+        flush_outbox = uow.flush
+
+        async def flush() -> None:
+            # The unit of work offers no before-commit hook; its commit flushes first, so issuance runs there.
+            await issue_many(uow, list(queue))
+            queue.clear()
+            await flush_outbox()
+
+        uow.flush = flush  # type: ignore[method-assign]
+    queue.extend(pending)
 
 
 async def issue(
@@ -180,60 +221,49 @@ async def issue(
     at: datetime,
 ) -> int:
     """Move coins from the campaign budget to the beneficiary, once per (trigger, rule); returns the coins."""
-    return await issue_many(uow, [Grant(rule, beneficiary, amount)], trigger_id, trigger_type, at)
+    return await issue_many(uow, [Pending(Grant(rule, beneficiary, amount), trigger_id, trigger_type, at)])
 
 
-async def issue_many(
-    uow: UnitOfWork, grants: list[Grant], trigger_id: str, trigger_type: str, at: datetime
-) -> int:
-    """Issue the grants of one trigger in one ledger batch, once per (trigger, rule); returns the coins."""
-    ledger = await book.session_of(uow.session)
-    keys = [_usage_key(grant, at) for grant in grants]
-    used = await _lock_usage(uow, [key for key in keys if key is not None])
+async def issue_many(uow: UnitOfWork, pending: list[Pending]) -> int:
+    """Issue grants in one ledger batch, each once per (trigger, rule); returns the coins issued."""
+    if not pending:
+        return 0
+    used = await _lock_usage(uow, [key for p in pending if (key := p.usage_key) is not None])
+    wallets = await _ensure_wallets(
+        uow, [p.grant for p in pending if p.grant.rule.beneficiary_kind != "merchant"]
+    )
     planned: list[_Planned] = []
-    for grant, key in zip(grants, keys, strict=True):
+    for item in pending:
+        grant, key = item.grant, item.usage_key
         amount = domain.grantable(grant.amount, used.get(key, 0) if key else 0, grant.rule.limit_coins)
-        account_id = (
-            await _beneficiary_account(uow, ledger, grant.rule, grant.beneficiary) if amount > 0 else None
-        )
+        account_id = await _beneficiary_account(uow, grant, wallets) if amount > 0 else None
         if amount <= 0 or account_id is None:
             continue
         if key is not None:
-            used[key] += amount  # a second rule of the same campaign in this event sees the first's grant
-        transfer_id = domain.issuance_id(trigger_id, grant.rule.id)
-        planned.append(_Planned(Grant(grant.rule, grant.beneficiary, amount), key, account_id, transfer_id))
+            used[key] += amount  # a later grant on the same limit row sees this one
+        planned.append(_Planned(item, amount, account_id, domain.issuance_id(item.trigger_id, grant.rule.id)))
     if not planned:
         return 0
     # Balancing: each amount is clamped to what its budget has left, so a budget can never be overspent.
     transfers = [
         Transfer(
             p.transfer_id,
-            debit_account_id=domain.budget_account(p.grant.rule.campaign_id),
+            debit_account_id=domain.budget_account(p.pending.grant.rule.campaign_id),
             credit_account_id=p.account_id,
-            amount=p.grant.amount,
-            ledger=p.grant.rule.coin.ledger,
+            amount=p.amount,
+            ledger=p.pending.grant.rule.coin.ledger,
             code=int(book.TransferCode.ISSUE),
             flags=TransferFlags.BALANCING_DEBIT,
         )
         for p in planned
     ]
-    results = await ledger.create_transfers(transfers)
+    results = await (await book.session_of(uow.session)).create_transfers(transfers)
     # Not `ok`: issued before (the same trigger and rule: `exists`), or the budget is spent.
     issued = [
         (p, r.transfer.amount) for p, r in zip(planned, results, strict=True) if r.code == "ok" and r.transfer
     ]
-    await _record(uow, issued, trigger_id, trigger_type)
+    await _record(uow, issued)
     return sum(amount for _, amount in issued)
-
-
-UsageKey = tuple[UUID, str, str]
-
-
-def _usage_key(grant: Grant, at: datetime) -> UsageKey | None:
-    window = grant.rule.limit_window
-    return (
-        None if window is None else (grant.rule.campaign_id, grant.beneficiary, domain.window_key(window, at))
-    )
 
 
 async def _lock_usage(uow: UnitOfWork, keys: list[UsageKey]) -> dict[UsageKey, int]:
@@ -257,46 +287,47 @@ async def _lock_usage(uow: UnitOfWork, keys: list[UsageKey]) -> dict[UsageKey, i
     return {key: seen[key] for key in keys}
 
 
-async def _beneficiary_account(
-    uow: UnitOfWork, ledger: LedgerSession, rule: ActiveRule, beneficiary: str
-) -> UUID | None:
-    coin = rule.coin
-    if rule.beneficiary_kind == "merchant":
-        merchant = await store.load_row(uow.session, store.merchants, UUID(beneficiary), "merchant")
+async def _ensure_wallets(uow: UnitOfWork, grants: list[Grant]) -> set[UUID]:
+    """The wallets of these citizens, opened (row and ledger account) where missing."""
+    known = caches.of(uow.session).wallets
+    wanted = {domain.wallet_account(g.beneficiary, g.rule.coin.id): g for g in grants}
+    new = {account_id: g for account_id, g in wanted.items() if account_id not in known}
+    if new:
+        w, now = store.wallets, _now()
+        rows = [
+            {"account_id": a, "citizen_id": g.beneficiary, "coin_type_id": g.rule.coin.id, "created_at": now}
+            for a, g in new.items()
+        ]
+        stmt = store.upsert(uow.session)(w).on_conflict_do_nothing().returning(w.c.account_id)
+        opened = set((await uow.session.execute(stmt, rows)).scalars())
+        accounts = [
+            book.account(a, new[a].rule.coin, book.AccountCode.WALLET, new[a].rule.coin.issuer_tenant)
+            for a in opened
+        ]
+        if accounts:
+            await book.open_accounts(await book.session_of(uow.session), accounts)
+        uow.after_commit(lambda: known.update(new))
+    return set(wanted)
+
+
+async def _beneficiary_account(uow: UnitOfWork, grant: Grant, wallets: set[UUID]) -> UUID | None:
+    coin = grant.rule.coin
+    if grant.rule.beneficiary_kind == "merchant":
+        merchant = await store.load_row(uow.session, store.merchants, UUID(grant.beneficiary), "merchant")
         if str(coin.id) not in merchant.coin_type_ids:
             return None  # the shop does not take this coin: nothing to reward it with
         return domain.merchant_account(merchant.id, coin.id)
-    return await ensure_wallet(uow, ledger, beneficiary, coin)
+    account_id = domain.wallet_account(grant.beneficiary, coin.id)
+    return account_id if account_id in wallets else None
 
 
-async def ensure_wallet(
-    uow: UnitOfWork, ledger: LedgerSession, citizen_id: str, coin: domain.CoinType
-) -> UUID:
-    account_id = domain.wallet_account(citizen_id, coin.id)
-    known = caches.of(uow.session).wallets
-    if account_id in known:
-        return account_id
-    row = {"account_id": account_id, "citizen_id": citizen_id, "coin_type_id": coin.id, "created_at": _now()}
-    if await store.insert_ignore(uow.session, store.wallets, row):
-        wallet = book.account(account_id, coin, book.AccountCode.WALLET, coin.issuer_tenant)
-        await book.open_accounts(ledger, [wallet])
-    uow.after_commit(lambda: known.add(account_id))
-    return account_id
-
-
-async def _record(
-    uow: UnitOfWork, issued: list[tuple[_Planned, int]], trigger_id: str, trigger_type: str
-) -> None:
+async def _record(uow: UnitOfWork, issued: list[tuple[_Planned, int]]) -> None:
     if not issued:
         return
     now = _now()
-    u = store.limit_usage
-    usage = [
-        {"c": p.usage_key[0], "m": p.usage_key[1], "w": p.usage_key[2], "g": amount}
-        for p, amount in issued
-        if p.usage_key is not None
-    ]
+    usage = [(p.pending.usage_key, amount) for p, amount in issued if p.pending.usage_key is not None]
     if usage:
+        u = store.limit_usage
         stmt = (
             sa.update(u)
             .where(
@@ -308,20 +339,20 @@ async def _record(
         )
         # Core executemany of one UPDATE; the ORM's bulk path would want primary-key names as parameters.
         connection = await uow.session.connection()
-        await connection.execute(stmt, usage)
+        await connection.execute(stmt, [{"c": k[0], "m": k[1], "w": k[2], "g": g} for k, g in usage if k])
         seen = caches.usage_in(uow)
-        for p, amount in issued:
-            if p.usage_key is not None:
-                seen[p.usage_key] += amount
+        for key, amount in usage:
+            if key is not None:
+                seen[key] += amount
     rows = [
         {
             "id": p.transfer_id,
-            "campaign_id": p.grant.rule.campaign_id,
-            "rule_id": p.grant.rule.id,
-            "trigger_id": trigger_id,
-            "beneficiary_kind": p.grant.rule.beneficiary_kind,
-            "beneficiary_id": p.grant.beneficiary,
-            "coin_type_id": p.grant.rule.coin.id,
+            "campaign_id": p.pending.grant.rule.campaign_id,
+            "rule_id": p.pending.grant.rule.id,
+            "trigger_id": p.pending.trigger_id,
+            "beneficiary_kind": p.pending.grant.rule.beneficiary_kind,
+            "beneficiary_id": p.pending.grant.beneficiary,
+            "coin_type_id": p.pending.grant.rule.coin.id,
             "amount": amount,
             "issued_at": now,
         }
@@ -329,15 +360,11 @@ async def _record(
     ]
     await uow.session.execute(sa.insert(store.issuances), rows)
     for p, amount in issued:
-        uow.emit(
-            _issued_event(p, amount, trigger_id, trigger_type, now), tenant=p.grant.rule.coin.issuer_tenant
-        )
+        uow.emit(_issued_event(p, amount, now), tenant=p.pending.grant.rule.coin.issuer_tenant)
 
 
-def _issued_event(
-    p: _Planned, amount: int, trigger_id: str, trigger_type: str, now: datetime
-) -> events.CoinsIssued:
-    rule = p.grant.rule
+def _issued_event(p: _Planned, amount: int, now: datetime) -> events.CoinsIssued:
+    rule = p.pending.grant.rule
     return events.CoinsIssued(
         issuance_id=p.transfer_id,
         campaign_id=rule.campaign_id,
@@ -345,10 +372,10 @@ def _issued_event(
         coin_type_id=rule.coin.id,
         coin_code=rule.coin.code,
         beneficiary_kind="merchant" if rule.beneficiary_kind == "merchant" else "citizen",
-        beneficiary_id=p.grant.beneficiary,
+        beneficiary_id=p.pending.grant.beneficiary,
         amount=amount,
-        trigger_event_id=trigger_id[:200],
-        trigger_event_type=trigger_type[:200],
+        trigger_event_id=p.pending.trigger_id[:200],
+        trigger_event_type=p.pending.trigger_type[:200],
         issued_at=now,
     )
 
