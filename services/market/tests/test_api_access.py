@@ -73,6 +73,7 @@ async def test_a_hasselt_market_master_cannot_touch_geels_markets(api: Any) -> N
         ("GET", f"/v1/market-days/{day['id']}/attendance", None),
         ("POST", f"/v1/market-days/{day['id']}/invoices", None),
         ("POST", f"/v1/market-days/{day['id']}/cancellation", {"reason": "storm"}),
+        ("GET", f"/v1/markets/{geel['id']}/attendance?start={day['date']}&end={day['date']}", None),
     )
     for method, path, body in attempts:
         response = await api.client.request(method, path, json=body, headers=hasselt)

@@ -166,6 +166,14 @@ async def test_check_in_by_qr_code_then_release_round_gives_no_show_stalls_to_a_
         await api.client.get(f"/v1/market-days/{day_id}/attendance", headers=api.as_("hasselt.market_master"))
     ).json()
     assert (attendance["assigned"], attendance["present"], attendance["released"]) == (3, 1, 1)
+    report = await api.client.get(
+        f"/v1/markets/{setup['market']['id']}/attendance",
+        params={"start": setup["day"]["date"], "end": setup["day"]["date"]},
+        headers=api.as_("hasselt.market_master"),
+    )
+    per_trader = {t["trader_id"]: t for t in report.json()["traders"]}
+    assert per_trader[setup["holder"]["id"]]["no_show_days"] == 1
+    assert per_trader[setup["me"]["id"]]["present_days"] == 1
 
 
 async def test_checked_in_traders_are_invoiced_per_metre_per_stall_and_electricity_once(api: Any) -> None:

@@ -360,3 +360,21 @@ class PublicMarketOut(BaseModel):
     opens: str
     closes: str
     stall_count: int
+
+
+class TraderAttendance(BaseModel):
+    trader_id: UUID
+    trader_name: str
+    assigned_days: int
+    present_days: int
+    no_show_days: int
+
+
+class AttendanceReportOut(BaseModel):
+    """Attendance over a period: per market day and per trader (no-shows count after the release time)."""
+
+    market_id: UUID
+    start: date
+    end: date
+    days: list[AttendanceOut]
+    traders: list[TraderAttendance]

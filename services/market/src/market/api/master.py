@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from uuid import UUID
 
 from fastapi import APIRouter
@@ -112,6 +113,14 @@ async def day_attendance(
     market_day_id: UUID, principal: MarketMaster, uow_factory: UowFactory
 ) -> models.AttendanceOut:
     return await attendance.attendance(uow_factory, principal, market_day_id)
+
+
+@router.get("/markets/{market_id}/attendance")
+async def market_attendance(
+    market_id: UUID, start: date, end: date, principal: MarketMaster, uow_factory: UowFactory
+) -> models.AttendanceReportOut:
+    """The attendance report of a period: who came, who did not, per day and per trader."""
+    return await attendance.attendance_report(uow_factory, principal, market_id, start, end)
 
 
 @router.post("/market-days/{market_day_id}/invoices", status_code=201)

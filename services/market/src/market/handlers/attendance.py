@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 from uuid import UUID
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts import market as contract
 from eventbus import UnitOfWorkFactory
 from market import checkin, domain, models, store
-from market.handlers.loading import day_times, domain_plan, load_day, own_trader, utc_now
+from market.handlers.loading import day_times, domain_plan, load_day, load_market, own_trader, utc_now
 from servicekit.auth import Principal
 from servicekit.problems import Problem
 
@@ -146,6 +146,50 @@ async def attendance(
         no_shows=sum(line.status == "no_show" for line in lines),
         released=sum(line.status == "released" for line in lines),
         traders=lines,
+    )
+
+
+async def attendance_report(
+    uow_factory: UnitOfWorkFactory, principal: Principal, market_id: UUID, start: date, end: date
+) -> models.AttendanceReportOut:
+    """Per day of the market between `start` and `end`, and per trader over those days."""
+    async with uow_factory() as uow:
+        await load_market(uow.session, principal, market_id)
+        day_ids = [
+            day_id
+            for (day_id,) in await uow.session.execute(
+                select(store.market_days.c.id)
+                .where(
+                    store.market_days.c.market_id == market_id,
+                    store.market_days.c.date >= start,
+                    store.market_days.c.date <= end,
+                )
+                .order_by(store.market_days.c.date)
+            )
+        ]
+    days = [await attendance(uow_factory, principal, day_id) for day_id in day_ids]
+    per_trader: dict[UUID, models.TraderAttendance] = {}
+    for day in days:
+        for line in day.traders:
+            seen = per_trader.setdefault(
+                line.trader_id,
+                models.TraderAttendance(
+                    trader_id=line.trader_id,
+                    trader_name=line.trader_name,
+                    assigned_days=0,
+                    present_days=0,
+                    no_show_days=0,
+                ),
+            )
+            seen.assigned_days += 1
+            seen.present_days += line.status == "present"
+            seen.no_show_days += line.status in ("no_show", "released")
+    return models.AttendanceReportOut(
+        market_id=market_id,
+        start=start,
+        end=end,
+        days=[day.model_copy(update={"traders": []}) for day in days],
+        traders=sorted(per_trader.values(), key=lambda t: (-t.no_show_days, t.trader_name)),
     )
 
 
