@@ -26,9 +26,9 @@ INCENTIVES = "incentives"
 @router.get("/coins")
 async def coins(request: Request, user: Citizen, services: ServicesClient, message: str = "") -> Response:
     try:
-        wallets, claims = await asyncio.gather(
-            services.get(INCENTIVES, "/v1/wallet"), services.get(INCENTIVES, "/v1/claims/mine")
-        )
+        # One after the other: a first visit may open the wallets, which should not race another read.
+        wallets = await services.get(INCENTIVES, "/v1/wallet")
+        claims = await services.get(INCENTIVES, "/v1/claims/mine")
         histories = await asyncio.gather(
             *(services.get(INCENTIVES, f"/v1/wallet/{w['coin_type_id']}/history") for w in wallets)
         )
