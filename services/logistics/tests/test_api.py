@@ -227,3 +227,37 @@ async def test_an_order_no_vehicle_may_deliver_is_left_out_with_the_reason(
     [event] = await api.events("OrderUndeliverable")
     assert event["reason"] == left["reason"]
     assert (await api.ok("GET", f"/orders/{left['order_id']}", OPERATOR))["status"] == "left_out"
+
+
+async def test_the_hasselt_operator_gets_404_for_geels_order_and_run(
+    api: Any, bodies: SimpleNamespace
+) -> None:
+    fleet = await api.fleet("geel.operator", driver="geel.driver")
+    order = await api.ok("POST", "/orders", "geel.operator", bodies.order(fleet["hub"]["id"], 1))
+    run = await api.ok(
+        "POST", "/planning-runs", "geel.operator", {"delivery_date": "2026-11-27", "time_limit_s": 0.3}
+    )
+    await api.finished_run(run["id"], "geel.operator")
+
+    assert (await api.call("GET", f"/orders/{order['id']}", OPERATOR)).status_code == 404
+    assert (await api.call("POST", f"/planning-runs/{run['id']}/replan", OPERATOR, {})).status_code == 404
+    assert (await api.call("GET", f"/planning-runs/{run['id']}/routes", OPERATOR)).status_code == 404
+    assert await api.ok("GET", "/vehicles", OPERATOR) == []
+
+
+async def test_a_wave_plans_only_its_own_orders_and_the_city_admin_sees_the_run(
+    api: Any, bodies: SimpleNamespace
+) -> None:
+    fleet = await api.fleet()
+    hub = fleet["hub"]["id"]
+    morning = await api.ok("POST", "/orders", OPERATOR, bodies.order(hub, 1, wave="ochtend"))
+    await api.ok("POST", "/orders", OPERATOR, bodies.order(hub, 2, wave="middag"))
+
+    body = {"delivery_date": "2026-11-27", "wave": "ochtend", "time_limit_s": 0.3}
+    run = await api.finished_run((await api.ok("POST", "/planning-runs", OPERATOR, body))["id"])
+    routes = await api.ok("GET", f"/planning-runs/{run['id']}/routes", "hasselt.city_admin")
+
+    assert [s["order_id"] for r in routes for s in r["stops"]] == [morning["id"]]
+    assert [
+        r["wave"] for r in await api.ok("GET", "/planning-runs?date=2026-11-27", "hasselt.city_admin")
+    ] == ["ochtend"]

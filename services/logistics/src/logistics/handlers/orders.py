@@ -238,8 +238,13 @@ async def cancel_order(
 async def on_stalls_allocated(uow: UnitOfWork, event: market.StallsAllocated, envelope: Envelope) -> None:
     """Remember where each trader stands; orders to their stall get its position and the set-up window."""
     table = store.stall_positions
-    await uow.session.execute(delete(table).where(table.c.market_day_id == event.market_day_id))
     for assignment in event.assignments:
+        # A release round lists only its own traders: replace theirs, keep the first round's others.
+        await uow.session.execute(
+            delete(table).where(
+                table.c.market_day_id == event.market_day_id, table.c.trader_id == assignment.trader_id
+            )
+        )
         stall = {
             "market_day_id": event.market_day_id,
             "trader_id": assignment.trader_id,
