@@ -152,7 +152,7 @@ async def execute_run(uow_factory: UnitOfWorkFactory, settings: Settings, run_id
         job = await _prepare(uow_factory, settings, run_id)
         started = time.monotonic()
         plan = await _solve(uow_factory, settings, job)
-        await saving.save_plan(uow_factory, job, plan, time.monotonic() - started)
+        await saving.save_plan(uow_factory, settings, job, plan, time.monotonic() - started)
     except asyncio.CancelledError:
         await _finish_failed(uow_factory, run_id, "the service stopped during planning")
         raise

@@ -12,16 +12,21 @@ from contracts import logistics
 from eventbus import UnitOfWork, UnitOfWorkFactory
 from logistics import domain, store
 from logistics.records import Row
-from logistics.validator import validate_plan
+from logistics.settings import Settings
+from logistics.validator import haversine_travel, validate_plan
 
 if TYPE_CHECKING:
     from logistics.handlers.planning import Job
 
 
-async def save_plan(uow_factory: UnitOfWorkFactory, job: Job, plan: domain.Plan, seconds: float) -> None:
+async def save_plan(
+    uow_factory: UnitOfWorkFactory, settings: Settings, job: Job, plan: domain.Plan, seconds: float
+) -> None:
     run = job.run
     now = datetime.now(UTC)
-    violations = validate_plan(job.request, plan)
+    # The independent check recomputes offline travel times; road-network times it cannot redo.
+    offline = settings.osrm_url is None
+    violations = validate_plan(job.request, plan, haversine_travel(settings.detour_factor)) if offline else []
     async with uow_factory() as uow:
         dispatch = await _supersede(uow, run)
         summaries = [await _save_route(uow, job, route, dispatch, now) for route in plan.routes]
