@@ -378,3 +378,22 @@ class AttendanceReportOut(BaseModel):
     end: date
     days: list[AttendanceOut]
     traders: list[TraderAttendance]
+
+
+class CandidateIn(_In):
+    trader_id: UUID
+    priority_group: Literal[1, 2, 3, 4] = Field(
+        default=4, description="1 displaced holder, 2 extension, 3 change of place, 4 external candidate"
+    )
+    registered_on: date
+
+
+class CandidateOut(BaseModel):
+    """A place in the chronological candidate register of a market's subscription vacancies."""
+
+    position: int
+    trader_id: UUID
+    trader_name: str
+    specialisation: str | None
+    priority_group: int
+    registered_on: date

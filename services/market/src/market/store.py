@@ -117,6 +117,19 @@ absences = Table(
     Column("ends", Date, nullable=False),
 )
 
+candidates = Table(
+    "candidates",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("tenant", String(20), nullable=False),
+    Column("market_id", Uuid, ForeignKey("markets.id"), nullable=False, index=True),
+    Column("trader_id", Uuid, ForeignKey("traders.id"), nullable=False),
+    Column("specialisation", String(100), nullable=True),
+    Column("priority_group", Integer, nullable=False),
+    Column("registered_on", Date, nullable=False),
+    UniqueConstraint("market_id", "trader_id", name="uq_candidates_market_trader"),
+)
+
 market_days = Table(
     "market_days",
     metadata,

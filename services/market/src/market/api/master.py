@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from market import models
 from market.api.deps import MarketMaster, MarketSettings
-from market.handlers import allocating, attendance, markets, traders
+from market.handlers import allocating, attendance, markets, subscriptions, traders
 from servicekit.service import UowFactory
 
 router = APIRouter(tags=["market master"])
@@ -160,25 +160,43 @@ async def trader_absence(
 async def grant_subscription(
     market_id: UUID, principal: MarketMaster, body: models.SubscriptionIn, uow_factory: UowFactory
 ) -> models.SubscriptionOut:
-    return await traders.grant_subscription(uow_factory, principal, market_id, body)
+    return await subscriptions.grant_subscription(uow_factory, principal, market_id, body)
 
 
 @router.get("/markets/{market_id}/subscriptions")
-async def subscriptions(
+async def market_subscriptions(
     market_id: UUID, principal: MarketMaster, uow_factory: UowFactory
 ) -> list[models.SubscriptionOut]:
-    return await traders.list_subscriptions(uow_factory, principal, market_id)
+    return await subscriptions.list_subscriptions(uow_factory, principal, market_id)
 
 
 @router.post("/subscriptions/{subscription_id}/transfer")
 async def transfer_subscription(
     subscription_id: UUID, principal: MarketMaster, body: models.TransferIn, uow_factory: UowFactory
 ) -> models.SubscriptionOut:
-    return await traders.transfer_subscription(uow_factory, principal, subscription_id, body)
+    return await subscriptions.transfer_subscription(uow_factory, principal, subscription_id, body)
 
 
 @router.post("/subscriptions/{subscription_id}/end")
 async def end_subscription(
     subscription_id: UUID, principal: MarketMaster, body: models.EndSubscriptionIn, uow_factory: UowFactory
 ) -> models.SubscriptionOut:
-    return await traders.end_subscription(uow_factory, principal, subscription_id, body)
+    return await subscriptions.end_subscription(uow_factory, principal, subscription_id, body)
+
+
+@router.post("/markets/{market_id}/candidates", status_code=201)
+async def register_candidate(
+    market_id: UUID, principal: MarketMaster, body: models.CandidateIn, uow_factory: UowFactory
+) -> list[models.CandidateOut]:
+    return await subscriptions.register_candidate(uow_factory, principal, market_id, body)
+
+
+@router.get("/markets/{market_id}/candidates")
+async def candidate_register(
+    market_id: UUID,
+    principal: MarketMaster,
+    uow_factory: UowFactory,
+    specialisation: str | None = Query(default=None, max_length=100),
+) -> list[models.CandidateOut]:
+    """The chronological candidate register of one specialisation (none: traders without one)."""
+    return await subscriptions.candidate_register(uow_factory, principal, market_id, specialisation)

@@ -1,4 +1,4 @@
-"""Commands on traders: registration, subscriptions (grant, transfer, end), absences, applications."""
+"""Commands on traders: registration and profile, absences, applications for a market day."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from market.handlers.loading import (
     domain_plan,
     field_problem,
     load_day,
-    load_market,
     load_trader,
     own_trader,
     utc_now,
@@ -126,156 +125,6 @@ async def list_traders(uow_factory: UnitOfWorkFactory, principal: Principal) -> 
             .order_by(store.traders.c.name)
         )
         return [trader_out(row) for row in rows]
-
-
-def subscription_out(row: Any) -> models.SubscriptionOut:
-    return models.SubscriptionOut(
-        id=row.id,
-        market_id=row.market_id,
-        trader_id=row.trader_id,
-        stalls=row.stalls,
-        specialisation=row.specialisation,
-        granted_on=row.granted_on,
-        transferred_on=row.transferred_on,
-        ends_on=row.ends_on,
-    )
-
-
-async def _held_stalls(session: Any, market_id: UUID, on: date) -> set[str]:
-    rows = await session.execute(
-        select(store.subscriptions.c.stalls).where(
-            store.subscriptions.c.market_id == market_id,
-            (store.subscriptions.c.ends_on.is_(None)) | (store.subscriptions.c.ends_on > on),
-        )
-    )
-    return {number for (stalls,) in rows for number in stalls}
-
-
-async def grant_subscription(
-    uow_factory: UnitOfWorkFactory, principal: Principal, market_id: UUID, body: models.SubscriptionIn
-) -> models.SubscriptionOut:
-    async with uow_factory() as uow:
-        market = await load_market(uow.session, principal, market_id)
-        trader = await load_trader(uow.session, principal, body.trader_id)
-        plan = domain_plan(market)
-        held = await _held_stalls(uow.session, market_id, body.granted_on)
-        for index, number in enumerate(body.stalls):
-            try:
-                plan.stall(number)
-            except domain.UnknownStall as error:
-                raise field_problem(domain.UnknownStall(f"stalls[{index}]", error.message)) from None
-            if number in held:
-                raise Problem(409, f"stall {number} is held by another subscription")
-        sub_id = uuid.uuid4()
-        await uow.session.execute(
-            insert(store.subscriptions).values(
-                id=sub_id,
-                tenant=market.tenant,
-                market_id=market_id,
-                trader_id=trader.id,
-                stalls=body.stalls,
-                specialisation=trader.specialisation,
-                granted_on=body.granted_on,
-            )
-        )
-        uow.emit(
-            contract.SubscriptionGranted(
-                subscription_id=sub_id,
-                market_id=market_id,
-                trader_id=trader.id,
-                stall_numbers=body.stalls,
-                specialisation=trader.specialisation,
-                granted_on=body.granted_on,
-                granted_at=utc_now(),
-            ),
-            tenant=market.tenant,
-            subject=str(sub_id),
-        )
-        return subscription_out(await _subscription(uow.session, principal, sub_id))
-
-
-async def _subscription(session: Any, principal: Principal, sub_id: UUID) -> Any:
-    row = (
-        await session.execute(select(store.subscriptions).where(store.subscriptions.c.id == sub_id))
-    ).one_or_none()
-    if row is None or row.tenant != principal.tenant:
-        raise Problem(404, "no such subscription")
-    return row
-
-
-async def transfer_subscription(
-    uow_factory: UnitOfWorkFactory, principal: Principal, sub_id: UUID, body: models.TransferIn
-) -> models.SubscriptionOut:
-    async with uow_factory() as uow:
-        row = await _subscription(uow.session, principal, sub_id)
-        to = await load_trader(uow.session, principal, body.to_trader_id)
-        try:
-            moved = domain.transfer_subscription(store.subscription_of(row), store.trader_of(to), body.on)
-        except domain.DomainError as error:
-            raise field_problem(error) from None
-        await uow.session.execute(
-            update(store.subscriptions)
-            .where(store.subscriptions.c.id == sub_id)
-            .values(trader_id=to.id, transferred_on=moved.transferred_on)
-        )
-        uow.emit(
-            contract.SubscriptionTransferred(
-                subscription_id=sub_id,
-                market_id=row.market_id,
-                from_trader_id=row.trader_id,
-                to_trader_id=to.id,
-                to_kbo_number=to.kbo_number,
-                transferred_on=body.on,
-                locked_until=domain.add_months(body.on, domain.TRANSFER_LOCK_MONTHS),
-                transferred_at=utc_now(),
-            ),
-            tenant=row.tenant,
-            subject=str(sub_id),
-        )
-        return subscription_out(await _subscription(uow.session, principal, sub_id))
-
-
-async def end_subscription(
-    uow_factory: UnitOfWorkFactory, principal: Principal, sub_id: UUID, body: models.EndSubscriptionIn
-) -> models.SubscriptionOut:
-    async with uow_factory() as uow:
-        row = await _subscription(uow.session, principal, sub_id)
-        if body.reason == "place_abolished":
-            try:
-                domain.check_notice(
-                    domain.PlaceChange.ABOLISH, body.announced_on or date.today(), body.ends_on
-                )
-            except domain.DomainError as error:
-                raise field_problem(error) from None
-        await uow.session.execute(
-            update(store.subscriptions)
-            .where(store.subscriptions.c.id == sub_id)
-            .values(ends_on=body.ends_on, end_reason=body.reason)
-        )
-        uow.emit(
-            contract.SubscriptionEnded(
-                subscription_id=sub_id,
-                market_id=row.market_id,
-                trader_id=row.trader_id,
-                ends_on=body.ends_on,
-                reason=body.reason,
-                ended_at=utc_now(),
-            ),
-            tenant=row.tenant,
-            subject=str(sub_id),
-        )
-        return subscription_out(await _subscription(uow.session, principal, sub_id))
-
-
-async def list_subscriptions(
-    uow_factory: UnitOfWorkFactory, principal: Principal, market_id: UUID
-) -> list[models.SubscriptionOut]:
-    async with uow_factory() as uow:
-        await load_market(uow.session, principal, market_id)
-        rows = await uow.session.execute(
-            select(store.subscriptions).where(store.subscriptions.c.market_id == market_id)
-        )
-        return [subscription_out(row) for row in rows]
 
 
 async def add_absence(
