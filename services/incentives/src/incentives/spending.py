@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -13,6 +14,7 @@ from contracts import incentives as events
 from eventbus import UnitOfWork, UnitOfWorkFactory
 from incentives import book, domain, models, store
 from ledger import LedgerSession
+from ledger import tables as ledger_tables
 from servicekit.auth import Principal
 
 
@@ -111,10 +113,9 @@ async def redeem(
         raise domain.InsufficientCoins(f"the citizen allowed at most {claims.max_amount} coins")
     async with uow_factory() as uow:
         session = uow.session
-        merchant = await owned_merchant(session, principal, body.merchant_id)
+        merchant, wallet_row = await _scan(session, principal, body.merchant_id, claims.wallet_id)
         coin = await store.load_coin_type(session, claims.coin_type_id)
         _accepts(merchant, coin)
-        wallet_row = await store.load_row(session, store.wallets, claims.wallet_id, "wallet")
         redemption_id = domain.stable_id("redeem", claims.nonce)
         row = {
             "id": redemption_id,
@@ -141,7 +142,7 @@ async def redeem(
         )
         uow.emit(redeemed, tenant=merchant.tenant)
         ledger = await book.session_of(session)
-        held = await book.available(ledger, claims.wallet_id)
+        held = int(wallet_row.held)
         # The transfer comes last: it locks the merchant's account (a hot row) only until the commit.
         merchant_account = domain.merchant_account(merchant.id, coin.id)
         await _move(
@@ -182,6 +183,25 @@ async def _move(
     return result.code == "ok"
 
 
+async def _scan(
+    session: AsyncSession, principal: Principal, merchant_id: UUID, wallet_id: UUID
+) -> tuple[Any, Any]:
+    """The caller's shop and the scanned wallet with what it holds, in one round trip."""
+    m, w, a = store.merchants, store.wallets, ledger_tables.accounts
+    held = (a.c.credits_posted - a.c.debits_posted - a.c.debits_pending).label("held")
+    query = (
+        sa.select(m, w.c.citizen_id.label("wallet_citizen_id"), held)
+        .select_from(m.outerjoin(w, w.c.account_id == wallet_id).outerjoin(a, a.c.id == w.c.account_id))
+        .where(m.c.id == merchant_id)
+    )
+    row = (await session.execute(query)).first()
+    if row is None or row.owner_subject != principal.subject or row.tenant != principal.tenant:
+        raise domain.NotFound("no such merchant")
+    if row.wallet_citizen_id is None:
+        raise domain.NotFound("no such wallet")
+    return row, SimpleNamespace(citizen_id=row.wallet_citizen_id, held=row.held or 0)
+
+
 async def _check_velocity(
     session: AsyncSession,
     limits: domain.VelocityLimits,
@@ -192,14 +212,15 @@ async def _check_velocity(
 ) -> None:
     r = store.redemptions
     since = now - timedelta(seconds=limits.window_s)
-    wallet_query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(r.c.amount), 0)).where(
-        r.c.wallet_account_id == wallet_id, r.c.redeemed_at >= since
+    recent = r.c.redeemed_at >= since
+    wallet = sa.and_(r.c.wallet_account_id == wallet_id, recent)
+    coins = sa.func.coalesce(sa.func.sum(r.c.amount), 0)
+    query = sa.select(
+        sa.select(sa.func.count()).where(wallet).scalar_subquery(),
+        sa.select(coins).where(wallet).scalar_subquery(),
+        sa.select(coins).where(r.c.merchant_id == merchant_id, recent).scalar_subquery(),
     )
-    count, wallet_coins = (await session.execute(wallet_query)).one()
-    merchant_query = sa.select(sa.func.coalesce(sa.func.sum(r.c.amount), 0)).where(
-        r.c.merchant_id == merchant_id, r.c.redeemed_at >= since
-    )
-    merchant_coins = (await session.execute(merchant_query)).scalar_one()
+    count, wallet_coins, merchant_coins = (await session.execute(query)).one()
     domain.check_velocity(limits, int(count), int(wallet_coins), int(merchant_coins), amount)
 
 
