@@ -279,3 +279,44 @@ async def test_subscription_transfer_keeps_the_specialisation_and_locks_for_a_ye
         count = await session.scalar(select(func.count()).select_from(store.subscriptions))
     assert (str(holder), count) == (new["id"], 1)
     assert [e["to_trader_id"] for e in await api.events("SubscriptionTransferred")] == [new["id"]]
+
+
+async def test_walk_ins_are_placed_in_order_of_arrival_where_the_regulation_says_so(
+    api: Any, market_json: Any
+) -> None:
+    body = market_json()
+    body["regulation"]["method"] = "arrival_order"
+    master = api.as_("hasselt.market_master")
+    market = (await api.client.post("/v1/markets", json=body, headers=master)).json()
+    day = await api.day(market["id"])
+    await api.client.post(f"/v1/market-days/{day['id']}/allocations", json={"final": True}, headers=master)
+    late = await api.trader(name="Laat", specialisation=None, products=["sokken"])
+    early = await api.trader(name="Vroeg", specialisation=None, products=["sjaals"])
+    released = await api.client.post(
+        f"/v1/market-days/{day['id']}/release-round",
+        json={
+            "walk_ins": [
+                {
+                    "trader_id": late["id"],
+                    "preferred_stalls": ["A1"],
+                    "anywhere": False,
+                    "arrived_at": "2026-01-01T07:30:00Z",
+                },
+                {
+                    "trader_id": early["id"],
+                    "preferred_stalls": ["A1"],
+                    "anywhere": False,
+                    "arrived_at": "2026-01-01T07:10:00Z",
+                },
+            ],
+            "seed": 1,
+        },
+        headers=master,
+    )
+    assert released.status_code == 201, released.text
+    result = released.json()
+    assert {a["trader_id"]: a["stalls"] for a in result["assignments"]} == {early["id"]: ["A1"]}
+    assert [(r["trader_id"], r["reason_code"]) for r in result["rejections"]] == [
+        (late["id"], "preferences_unavailable")
+    ]
+    assert result["round"] == "release" and result["method"] == "arrival_order"

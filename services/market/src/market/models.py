@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 Feature = Literal["food", "evi", "electricity", "water"]
 StallNumber = str
@@ -277,6 +277,9 @@ class CheckInOut(BaseModel):
 
 class WalkInIn(_In):
     trader_id: UUID
+    arrived_at: AwareDatetime | None = Field(
+        default=None, description="for markets allocating by order of arrival"
+    )
     min_stalls: int = Field(default=1, ge=1, le=10)
     max_stalls: int = Field(default=1, ge=1, le=10)
     preferred_stalls: list[StallNumber] = Field(default_factory=list, max_length=50)

@@ -416,7 +416,12 @@ async def _walk_in_requests(
             raise field_problem(error, "walk_ins", index) from None
         applications.append(application)
         chosen[str(trader.id)] = store.trader_of(trader)
-    return domain.requests_for_day(inputs.day.date, chosen, [], applications)
+    arrivals = {str(w.trader_id): w.arrived_at for w in walk_ins}
+    # Under the arrival-order method the walk-ins' arrival times decide, with the lottery on ties.
+    return tuple(
+        replace(request, arrived_at=arrivals.get(request.trader_id))
+        for request in domain.requests_for_day(inputs.day.date, chosen, [], applications)
+    )
 
 
 async def run_release_round(
