@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import httpx
+import sqlalchemy as sa
+
+from eventbus.tables import outbox
+from mobility_credit.app import create_app
 from mobility_credit.domain import LOCAL_TIME
 from mobility_credit.handlers.queries import report, verify_ledger
-from mobility_credit.testing import BLUE_BIKE, CITIZEN, DE_LIJN, GEEL_BUS, PREMIUM, TAXI, World, new_key, trip
+from mobility_credit.testing import (
+    BLUE_BIKE,
+    CITIZEN,
+    DE_LIJN,
+    GEEL_BUS,
+    PREMIUM,
+    TAXI,
+    World,
+    new_key,
+    settings_for,
+    trip,
+)
 
 
 async def ledger_state(world: World) -> dict[str, Any]:
@@ -280,3 +298,65 @@ async def test_a_monthly_statement_adds_up(world: World) -> None:
 
     assert statement["spent_cents"] == 250
     assert statement["closing_cents"] == statement["opening_cents"] + statement["granted_cents"] - 250
+
+
+async def outbox_types(world: World) -> list[str]:
+    async with world.uow_factory() as uow:
+        rows = await uow.session.execute(sa.select(outbox.c.type).order_by(outbox.c.seq))
+        return [row.type for row in rows]
+
+
+async def test_a_paid_trip_is_published_as_the_oslo_consumptie_event(world: World) -> None:
+    provider = world.as_user("hasselt.provider")
+
+    paid = (await provider.post(f"/v1/providers/{DE_LIJN}/trips", trip(total=300), key=new_key())).json()
+
+    async with world.uow_factory() as uow:
+        row = (await uow.session.execute(sa.select(outbox).where(outbox.c.type.like("%TripPaid%")))).one()
+    data = row.data if isinstance(row.data, dict) else json.loads(row.data)
+    assert data["trip_id"] == paid["id"]
+    assert (data["mode"], data["total_cents"], data["city_share_cents"], data["citizen_share_cents"]) == (
+        "bus",
+        300,
+        300,
+        0,
+    )
+    assert data["place"]["name"] == "Hasselt Kolonel Dusartplein"
+
+
+async def test_expired_grants_move_what_is_left_to_the_expired_account(world: World) -> None:
+    admin = world.as_user("hasselt.city_admin")
+    citizen = world.as_user("hasselt.citizen")
+    before = (await citizen.get("/v1/me/wallet")).json()
+
+    swept = (await admin.post("/v1/admin/sweeps", params={"on": "2030-01-01"})).json()
+    again = (await admin.post("/v1/admin/sweeps", params={"on": "2030-01-01"})).json()
+    after = (await citizen.get("/v1/me/wallet")).json()
+
+    assert swept["expired_grants"] >= 1 and swept["expired_cents"] >= before["available_cents"]
+    assert again["expired_grants"] == 0
+    assert after["available_cents"] == 0
+    assert after["grants"][0]["expired_cents"] == before["grants"][0]["available_cents"]
+    assert "be.cityblocks.mobility-credit.CreditExpired.v1" in await outbox_types(world)
+    await assert_ledger_sound(world)
+
+
+async def test_the_background_sweep_expires_overdue_holds(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, sweep_interval_s=0.5)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://mobility") as client:
+            world = World(app, client, settings)
+            provider = world.as_user("hasselt.provider")
+            body = {**_hold_body(), "estimated_total_cents": 1_000, "expires_in_s": 1}
+            hold = (await provider.post(f"/v1/providers/{TAXI}/holds", body, key=new_key())).json()
+            path = f"/v1/providers/{TAXI}/holds/{hold['id']}"
+            statuses = []
+            for _ in range(50):
+                statuses.append((await provider.get(path)).json()["status"])
+                if statuses[-1] != "open":
+                    break
+                await asyncio.sleep(0.2)
+            assert statuses[-1] == "expired"
+            assert "be.cityblocks.mobility-credit.HoldExpired.v1" in await outbox_types(world)
