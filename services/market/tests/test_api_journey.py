@@ -320,3 +320,18 @@ async def test_walk_ins_are_placed_in_order_of_arrival_where_the_regulation_says
         (late["id"], "preferences_unavailable")
     ]
     assert result["round"] == "release" and result["method"] == "arrival_order"
+
+
+async def test_applying_again_replaces_the_earlier_application(api: Any) -> None:
+    market = await api.market()
+    day = await api.day(market["id"])
+    await api.profile("hasselt.trader")
+    first = await api.client.post(
+        f"/v1/market-days/{day['id']}/applications", json={}, headers=api.as_("hasselt.trader")
+    )
+    await api.client.post(
+        f"/v1/market-days/{day['id']}/applications", json={"max_stalls": 2}, headers=api.as_("hasselt.trader")
+    )
+    mine = (await api.client.get("/v1/me/applications", headers=api.as_("hasselt.trader"))).json()
+    assert [(a["max_stalls"], a["withdrawn_at"] is None) for a in mine] == [(1, False), (2, True)]
+    assert [e["application_id"] for e in await api.events("ApplicationWithdrawn")] == [first.json()["id"]]

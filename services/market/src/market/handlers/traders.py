@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import insert, select, update
 
 from contracts import market as contract
-from eventbus import UnitOfWorkFactory
+from eventbus import UnitOfWork, UnitOfWorkFactory
 from market import domain, models, store
 from market.handlers.loading import (
     domain_plan,
@@ -198,15 +198,7 @@ async def submit_application(
         except domain.DomainError as error:
             raise field_problem(error) from None
         now = utc_now()
-        await uow.session.execute(
-            update(store.applications)
-            .where(
-                store.applications.c.market_day_id == day_id,
-                store.applications.c.trader_id == trader.id,
-                store.applications.c.withdrawn_at.is_(None),
-            )
-            .values(withdrawn_at=now)
-        )
+        await _replace_earlier(uow, day, trader.id, now)
         app_id = uuid.uuid4()
         await uow.session.execute(
             insert(store.applications).values(
@@ -239,6 +231,30 @@ async def submit_application(
             await uow.session.execute(select(store.applications).where(store.applications.c.id == app_id))
         ).one()
         return application_out(row, day)
+
+
+async def _replace_earlier(uow: UnitOfWork, day: Any, trader_id: UUID, now: datetime) -> None:
+    """Applying again replaces the trader's earlier application for the day, which counts as withdrawn."""
+    earlier = await uow.session.execute(
+        select(store.applications.c.id).where(
+            store.applications.c.market_day_id == day.id,
+            store.applications.c.trader_id == trader_id,
+            store.applications.c.withdrawn_at.is_(None),
+        )
+    )
+    for (application_id,) in earlier:
+        await uow.session.execute(
+            update(store.applications)
+            .where(store.applications.c.id == application_id)
+            .values(withdrawn_at=now)
+        )
+        uow.emit(
+            contract.ApplicationWithdrawn(
+                application_id=application_id, market_day_id=day.id, trader_id=trader_id, withdrawn_at=now
+            ),
+            tenant=day.tenant,
+            subject=str(day.id),
+        )
 
 
 async def withdraw_application(
