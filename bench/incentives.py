@@ -458,8 +458,11 @@ async def redemption_latency(
                 return status == 200
 
             health_latencies, _ = await open_loop(args.rate, args.baseline_seconds, health)
+            sequential = []
             for _ in range(50):
+                started = time.perf_counter()
                 await redemptions.redeem(pool)
+                sequential.append(time.perf_counter() - started)
             latencies, failures = await open_loop(args.rate, args.seconds, lambda: redemptions.redeem(pool))
         finally:
             pool.close()
@@ -474,6 +477,7 @@ async def redemption_latency(
         "redeem_failed": failures,
         "redeem_statuses": redemptions.statuses,
         "baseline_health_p99_ms_at_200_rps": round(percentile(health_latencies, 0.99) * 1000, 1),
+        "baseline_one_at_a_time_redeem_p50_ms": round(percentile(sequential, 0.5) * 1000, 1),
     }
 
 
