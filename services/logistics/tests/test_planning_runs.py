@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+from sqlalchemy import update
+
+from logistics import store
 from logistics.handlers import planning
 from logistics.schemas import PlanningRunIn
 from logistics.settings import Settings
@@ -54,3 +58,22 @@ async def test_a_day_without_orders_completes_with_an_empty_plan(api: Any, bodie
 
     assert done["status"] == "completed"
     assert done["summary"]["orders_planned"] == 0
+
+
+async def test_a_run_abandoned_by_a_stopped_service_ends_failed_at_the_next_start(
+    service_settings: Settings, make_api: Any
+) -> None:
+    async with make_api(service_settings) as api:
+        operator = Principal(demo_user_id(OPERATOR), frozenset({"operator"}), "71022")
+        body = PlanningRunIn(delivery_date=date(2026, 11, 27), time_limit_s=1)
+        run = await planning.start_run(api.app.state.uow_factory, service_settings, operator, body)
+        async with api.app.state.uow_factory() as uow:
+            long_ago = datetime.now(UTC) - timedelta(hours=1)
+            await uow.session.execute(
+                update(store.planning_runs).values(status="running", created_at=long_ago)
+            )
+
+    async with make_api(service_settings) as api:
+        found = await api.ok("GET", f"/planning-runs/{run.id}", OPERATOR)
+
+    assert (found["status"], found["error"]) == ("failed", "the service stopped during planning")

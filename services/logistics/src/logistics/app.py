@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from logistics import api, domain, handlers, store
-from logistics.handlers import demo
+from logistics.handlers import demo, planning
 from logistics.handlers.errors import Conflict, NotFound
 from logistics.settings import Settings
 from servicekit.app import create_service_app
@@ -21,7 +21,7 @@ SPEC = ServiceSpec(
     routers=[api.router],
     subscriptions=handlers.SUBSCRIPTIONS,
     error_statuses={NotFound: 404, Conflict: 409, domain.InvalidField: 422},
-    startup=[demo.seed_demo_data],
+    startup=[planning.fail_abandoned_runs, demo.seed_demo_data],
     settings_type=Settings,
     migrations=Path(__file__).parent / "migrations",
 )

@@ -26,8 +26,11 @@ from logistics.settings import Settings
 from logistics.solver import PlanningSettings, Progress, layout, plan_in_thread
 from logistics.solver.worker import plan_in_process
 from servicekit.auth import Principal
+from servicekit.service import ServiceContext
 
 log = logging.getLogger(__name__)
+# Another replica may still be solving a run younger than its time limit plus this margin.
+ABANDONED_AFTER_S = 120
 
 
 @dataclass
@@ -165,6 +168,23 @@ def _describe(error: Exception) -> str:
     if isinstance(error, domain.InvalidField):
         return f"{error.field}: {error.message}"
     return f"{type(error).__name__}: the plan could not be made"
+
+
+async def fail_abandoned_runs(context: ServiceContext) -> None:
+    """At start: runs left queued or running by a stopped process, and past any time limit, end as failed."""
+    now = datetime.now(UTC)
+    table = store.planning_runs
+    async with context.uow_factory() as uow:
+        query = select(table.c.id, table.c.created_at, table.c.time_limit_s).where(
+            table.c.status.in_(("queued", "running"))
+        )
+        for run_id, created, limit in (await uow.session.execute(query)).all():
+            if (now - created).total_seconds() > limit + ABANDONED_AFTER_S:
+                await uow.session.execute(
+                    update(table)
+                    .where(table.c.id == run_id)
+                    .values(status="failed", error="the service stopped during planning", finished_at=now)
+                )
 
 
 async def _finish_failed(uow_factory: UnitOfWorkFactory, run_id: UUID, message: str) -> None:
