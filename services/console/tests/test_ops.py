@@ -187,7 +187,7 @@ async def test_the_stream_sends_each_new_event_once_as_a_server_sent_event(
 
     assert [event["data"]["seq"] for event in probes(sent())] == [1, 2]
     assert len({event["id"] for event in sent()}) == len(sent())
-    assert chunks[0] == "retry: 2000\n\n"
+    assert chunks[0] == "retry: 1000\n\n"
 
 
 async def test_a_dead_letter_is_listed_and_replayed_once_its_cause_is_fixed(
@@ -280,3 +280,27 @@ async def test_key_figures_show_which_service_failed_and_keep_the_rest(
 
     assert page.status_code == 200
     assert page.text.count("Niet beschikbaar: ") == 4
+
+
+async def test_a_stream_ends_after_a_while_so_that_the_server_can_stop_and_the_browser_reconnects(
+    client: httpx.AsyncClient, platform: FastAPI
+) -> None:
+    console = next(service.app for service in platform.state.services if service.name == "console")
+
+    async def connected() -> bool:
+        return False
+
+    async with asyncio.timeout(3):
+        chunks = [
+            chunk
+            async for chunk in feed.stream(
+                console.state.context.sessionmaker,
+                "71022",
+                after=0,
+                services=None,
+                disconnected=connected,
+                lasting_s=0.6,
+            )
+        ]
+
+    assert chunks[0].startswith("retry: ")

@@ -33,6 +33,9 @@ from servicekit.service import EventHandler
 FEED_SIZE = 1_000
 POLL_S = 0.5
 HEARTBEAT_S = 15.0
+# A stream ends after this long and the browser reconnects at once, resuming after Last-Event-ID: an open
+# stream would otherwise hold a graceful server shutdown (Ctrl-C on `make run`) until the browser leaves.
+STREAM_S = 20.0
 
 metadata = MetaData()
 feed_events = Table(
@@ -139,12 +142,14 @@ async def stream(
     after: int,
     services: frozenset[str] | None,
     disconnected: Any,
+    lasting_s: float = STREAM_S,
 ) -> AsyncIterator[str]:
     """Server-sent events: each new event of the tenant as `event: cityblocks`, heartbeats as comments."""
     last = after
     quiet = 0.0
-    yield "retry: 2000\n\n"
-    while not await disconnected():
+    ends = asyncio.get_running_loop().time() + lasting_s
+    yield "retry: 1000\n\n"
+    while not await disconnected() and asyncio.get_running_loop().time() < ends:
         found = await recent(sessionmaker, tenant, after=last, services=services, limit=200)
         if found:
             for item in found:

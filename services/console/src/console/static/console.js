@@ -6,8 +6,16 @@ function followFeed(box) {
   const state = box.querySelector(".feed-state");
   const empty = box.querySelector(".empty");
   const source = new EventSource(box.dataset.feed);
-  source.onopen = () => { state.textContent = box.dataset.connected; };
-  source.onerror = () => { state.textContent = box.dataset.disconnected; };
+  // The server ends each stream after a while and the browser reconnects at once: only a longer gap is news.
+  let gap = null;
+  source.onopen = () => {
+    clearTimeout(gap);
+    state.textContent = box.dataset.connected;
+  };
+  source.onerror = () => {
+    clearTimeout(gap);
+    gap = setTimeout(() => { state.textContent = box.dataset.disconnected; }, 4000);
+  };
   source.addEventListener("cityblocks", (message) => {
     const event = JSON.parse(message.data);
     const item = document.createElement("li");
