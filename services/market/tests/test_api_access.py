@@ -65,6 +65,7 @@ async def test_a_hasselt_market_master_cannot_touch_geels_markets(api: Any) -> N
     hasselt = api.as_("hasselt.market_master")
     attempts = (
         ("GET", f"/v1/markets/{geel['id']}", None),
+        ("GET", f"/v1/market-days/{day['id']}", None),
         ("PUT", f"/v1/markets/{geel['id']}/plan", geel["plan"]),
         ("POST", f"/v1/markets/{geel['id']}/days", {"start": day["date"], "end": day["date"]}),
         ("GET", f"/v1/markets/{geel['id']}/subscriptions", None),

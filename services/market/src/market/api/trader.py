@@ -41,6 +41,11 @@ async def market_days(
     return await markets.list_days(uow_factory, principal, market_id)
 
 
+@router.get("/market-days/{market_day_id}")
+async def market_day(market_day_id: UUID, principal: Anyone, uow_factory: UowFactory) -> models.MarketDayOut:
+    return await markets.get_day(uow_factory, principal, market_day_id)
+
+
 @router.post("/market-days/{market_day_id}/applications", status_code=201)
 async def apply(
     market_day_id: UUID, principal: Trader, body: models.ApplicationIn, uow_factory: UowFactory

@@ -271,3 +271,9 @@ async def list_days(
             .order_by(store.market_days.c.date)
         )
         return [day_out(row, market) for row in rows if keep(row)]
+
+
+async def get_day(uow_factory: UnitOfWorkFactory, principal: Principal, day_id: UUID) -> models.MarketDayOut:
+    async with uow_factory() as uow:
+        day, market = await load_day(uow.session, principal, day_id)
+        return day_out(day, market)
