@@ -425,6 +425,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "{name} was already checked in on {stalls}.",
     },
     "check_in_failed": {"nl": "Inchecken mislukt: {detail}", "en": "Check-in failed: {detail}"},
+    "nav_schemes": {"nl": "Mobiliteitsregelingen", "en": "Mobility schemes"},
+    "grant_budget": {"nl": "Budget toekennen", "en": "Grant budget"},
+    "granted_to": {"nl": "{amount} toegekend uit {scheme}.", "en": "{amount} granted from {scheme}."},
+    "grant_failed": {"nl": "Toekennen mislukt: {detail}", "en": "Grant failed: {detail}"},
+    "kind": {"nl": "Soort", "en": "Kind"},
+    "valid_from": {"nl": "Geldig vanaf", "en": "Valid from"},
+    "scheme_modes": {"nl": "Vervoerswijzen", "en": "Modes"},
 }
 
 

@@ -20,6 +20,7 @@ from console.web import language_of, money, raw, render, unavailable
 router = APIRouter(include_in_schema=False)
 Citizen = Annotated[User, requires("citizen")]
 Provider = Annotated[User, requires("provider")]
+Admin = Annotated[User, requires("city_admin")]
 MOBILITY = "mobility-credit"
 MODES = ("bus", "train", "shared_bike", "car_sharing", "taxi", "bike_parking")
 
@@ -103,3 +104,34 @@ async def pay_trip(
     return RedirectResponse(
         f"{base_path(request)}/provider?ok={ok}&message={quote(message)}", status_code=303
     )
+
+
+@router.get("/schemes")
+async def schemes(request: Request, user: Admin, services: ServicesClient, message: str = "") -> Response:
+    try:
+        found, report = await asyncio.gather(
+            services.get(MOBILITY, "/v1/schemes"), services.get(MOBILITY, "/v1/reports/summary")
+        )
+    except ServiceProblem as exc:
+        return unavailable(request, user, exc)
+    figures = {item["scheme_id"]: item for item in report["schemes"]}
+    return render(request, "schemes.html", user, schemes=found, figures=figures, message=message)
+
+
+@router.post("/schemes/{scheme_id}/grants")
+async def grant(
+    request: Request,
+    user: Admin,
+    services: ServicesClient,
+    scheme_id: str,
+    citizen_id: Annotated[str, Form(min_length=1, max_length=200)],
+) -> Response:
+    t = translator(language_of(request))
+    try:
+        done = await services.post(
+            MOBILITY, f"/v1/schemes/{scheme_id}/grants", json={"citizen_id": citizen_id.strip()}
+        )
+        message = t("granted_to", amount=money(done["amount_cents"]), scheme=done["scheme_name"])
+    except ServiceProblem as exc:
+        message = t("grant_failed", detail=exc.detail)
+    return RedirectResponse(f"{base_path(request)}/schemes?message={quote(message)}", status_code=303)

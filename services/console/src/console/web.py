@@ -46,6 +46,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     _item("nav_wallet", "/wallet", "citizen"),
     _item("nav_coins", "/coins", "citizen"),
     _item("nav_campaigns", "/campaigns", "city_admin"),
+    _item("nav_schemes", "/schemes", "city_admin"),
     _item("nav_till", "/till", "merchant"),
     _item("nav_trips", "/provider", "provider"),
     _item("nav_orders", "/logistics", "operator", "city_admin"),
