@@ -91,7 +91,7 @@ class Consumer:
         async with self.uow_factory() as uow:
             if not await claim(uow.session, self.name, [envelope.id]):
                 return False
-            with tracing.traced(envelope.traceparent):
+            with tracing.traced(envelope.traceparent, self._span_name(event)):
                 await handler(uow, event, envelope)
         return True
 
@@ -100,6 +100,9 @@ class Consumer:
         raw = {"headers": dict(record.headers), "value": record.value, "partition": record.partition}
         event_id = record.headers.get("ce_id") or f"{record.topic}/{record.partition}/{record.offset}"
         await self._store_dead_letter(event_id, record.topic, raw, record.error, 1)
+
+    def _span_name(self, event: Event) -> str:
+        return f"{self.name} handles {event.__class__.__name__}"
 
     def _handler(self, envelope: Envelope) -> Handler:
         return self._handlers[envelope.type]
@@ -119,7 +122,7 @@ class Consumer:
             fresh = await claim(uow.session, self.name, [envelope.id for envelope, _, _ in batch])
             for envelope, event, handler in batch:
                 if envelope.id in fresh:
-                    with tracing.traced(envelope.traceparent):
+                    with tracing.traced(envelope.traceparent, self._span_name(event)):
                         await handler(uow, event, envelope)
 
     async def _apply_with_retries(self, decoded: Decoded) -> None:

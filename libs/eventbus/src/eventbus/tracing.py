@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextvars
 import random
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _current: contextvars.ContextVar[str | None] = contextvars.ContextVar("traceparent", default=None)
@@ -58,11 +58,31 @@ def reset_traceparent(token: contextvars.Token[str | None]) -> None:
     _current.reset(token)
 
 
+# Records spans somewhere (OpenTelemetry, when a service configures an exporter): given the parent traceparent
+# and a span name, it opens a span and yields that span's own traceparent.
+SpanRecorder = Callable[[str | None, str], AbstractContextManager[str]]
+_recorder: SpanRecorder | None = None
+
+
+def install_span_recorder(recorder: SpanRecorder | None) -> None:
+    """Record every traced block as a span (None: only propagate ids, the default)."""
+    global _recorder
+    _recorder = recorder
+
+
 @contextmanager
-def traced(parent: str | None) -> Iterator[str]:
+def traced(parent: str | None, name: str = "span") -> Iterator[str]:
     """Run a block in a child span of `parent` (a request's or an event's traceparent)."""
-    token = _current.set(child_of(parent))
-    try:
-        yield _current.get() or ""
-    finally:
-        _current.reset(token)
+    if _recorder is None:
+        token = _current.set(child_of(parent))
+        try:
+            yield _current.get() or ""
+        finally:
+            _current.reset(token)
+        return
+    with _recorder(parent if is_valid(parent) else None, name) as own:
+        token = _current.set(own)
+        try:
+            yield own
+        finally:
+            _current.reset(token)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -19,6 +20,7 @@ from servicekit.problems import install_problem_handlers
 from servicekit.ratelimit import RateLimitMiddleware
 from servicekit.service import ServiceContext, ServiceSpec
 from servicekit.settings import ServiceSettings
+from servicekit.telemetry import configure_tracing
 
 
 def create_service_app(
@@ -31,6 +33,7 @@ def create_service_app(
     """
     settings = settings or spec.settings_type(service_name=spec.name)
     configure_logging(settings.log_level, json_logs=settings.log_json)
+    configure_tracing(spec.name, settings.otlp_endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
     app = FastAPI(
         title=spec.title,
         version=spec.version,

@@ -127,15 +127,12 @@ class ObservabilityMiddleware:
             return
         incoming = _header(scope, b"x-request-id")
         request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        tokens = (
-            request_id_var.set(request_id),
-            service_var.set(self.service),
-            tracing.set_traceparent(tracing.child_of(_header(scope, b"traceparent"))),
-        )
+        tokens = (request_id_var.set(request_id), service_var.set(self.service))
+        name = f"{self.service} {scope.get('method', 'GET')} {scope.get('path', '')}"
         try:
-            await self._handle(scope, receive, send, request_id)
+            with tracing.traced(_header(scope, b"traceparent"), name):
+                await self._handle(scope, receive, send, request_id)
         finally:
-            tracing.reset_traceparent(tokens[2])
             service_var.reset(tokens[1])
             request_id_var.reset(tokens[0])
 

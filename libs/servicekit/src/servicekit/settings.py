@@ -47,6 +47,9 @@ class ServiceSettings(BaseSettings):
     rate_limit_public_per_minute: int = 600
     rate_limit_login_per_minute: int = 60
 
+    # OTLP/HTTP collector base URL (else the standard OTEL_EXPORTER_OTLP_ENDPOINT); unset: no spans recorded.
+    otlp_endpoint: str | None = None
+
     log_level: str = "INFO"
     log_json: bool = True
 
