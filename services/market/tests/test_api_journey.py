@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from market import store
+from market.allocation import allocate
+from market.handlers import allocating
 
 
 async def _allocated_day(api: Any) -> dict[str, Any]:
@@ -335,3 +340,40 @@ async def test_applying_again_replaces_the_earlier_application(api: Any) -> None
     mine = (await api.client.get("/v1/me/applications", headers=api.as_("hasselt.trader"))).json()
     assert [(a["max_stalls"], a["withdrawn_at"] is None) for a in mine] == [(1, False), (2, True)]
     assert [e["application_id"] for e in await api.events("ApplicationWithdrawn")] == [first.json()["id"]]
+
+
+async def test_a_final_run_is_not_published_when_an_application_arrived_while_it_ran(
+    api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    market = await api.market()
+    day = await api.day(market["id"])
+    await api.profile("hasselt.trader")
+    await api.profile("hasselt.trader2")
+    await api.client.post(
+        f"/v1/market-days/{day['id']}/applications", json={}, headers=api.as_("hasselt.trader")
+    )
+    solving, go_on = threading.Event(), threading.Event()
+
+    def slow_allocate(source: Any) -> Any:
+        solving.set()
+        go_on.wait(10)
+        return allocate(source)
+
+    monkeypatch.setattr(allocating, "allocate", slow_allocate)
+    run = asyncio.create_task(
+        api.client.post(
+            f"/v1/market-days/{day['id']}/allocations",
+            json={"final": True},
+            headers=api.as_("hasselt.market_master"),
+        )
+    )
+    await asyncio.to_thread(solving.wait, 10)
+    late = await api.client.post(
+        f"/v1/market-days/{day['id']}/applications", json={}, headers=api.as_("hasselt.trader2")
+    )
+    go_on.set()
+    response = await run
+    assert late.status_code == 201 and response.status_code == 409
+    assert await api.events("StallsAllocated") == []
+    async with api.app.state.context.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(store.assignments)) == 0
