@@ -52,7 +52,12 @@ def test_an_operator_plans_routes_a_driver_completes_a_stop_and_the_console_show
     driver.locator("li.stop.planned").first.get_by_role("button", name=re.compile("^Geleverd")).click()
     expect(driver.get_by_role("status").first).to_contain_text("is geleverd")
     expect(driver.locator("li.stop.done").first).to_contain_text("geleverd")
+    next_stop = driver.locator("li.stop.planned").first
+    next_stop.get_by_label("Reden").select_option("no_access")
+    next_stop.get_by_role("button", name=re.compile("^Mislukt")).click()
+    expect(driver.get_by_role("status").first).to_contain_text("als mislukt gemeld")
+    expect(driver.locator("li.stop.failed").first).to_contain_text("geen toegang")
 
     expect(operator.locator(".events li", has_text="StopCompleted").first).to_be_visible(timeout=15_000)
-    expect(operator.locator("table.routes")).to_contain_text("✔ 1")
+    expect(operator.locator("table.routes")).to_contain_text("✔ 1 · ✖ 1")
     check(operator, "operator-live-stop-completed")
