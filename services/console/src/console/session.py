@@ -107,7 +107,8 @@ def end_session(response: Response, request: Request) -> None:
 def safe_next(request: Request, target: str | None) -> str:
     """Only paths inside the console are followed after login, never another site."""
     base = base_path(request)
-    if target and target.startswith(f"{base}/") and not target.startswith("//"):
+    # Browsers read `//host` and `/\\host` as another site; a backslash has no place in our paths anyway.
+    if target and target.startswith(f"{base}/") and not target.startswith("//") and "\\" not in target:
         return target
     return f"{base}/"
 
