@@ -110,8 +110,9 @@ async def _save_route(
             dispatched_at=now if dispatch else None,
         )
     )
-    for seq, stop in enumerate(route.stops):
-        await uow.session.execute(insert(store.route_stops).values(**_stop_row(job, route_id, seq, stop)))
+    if route.stops:
+        rows = [_stop_row(job, route_id, seq, stop) for seq, stop in enumerate(route.stops)]
+        await uow.session.execute(insert(store.route_stops), rows)
     open_orders = [UUID(s.order_id) for s in route.stops if not s.completed]
     await _mark_orders(uow, open_orders, "dispatched" if dispatch else "planned", now)
     summary = logistics.RouteSummary(
