@@ -7,13 +7,15 @@ from pathlib import Path
 
 import httpx
 
-from cityblocks.embedded import build_platform, load_specs
+from cityblocks.embedded import build_platform
+from cityblocks.services import SERVICES
 from incentives.app import SPEC
 from incentives.testing import running_service, settings_for, trip
 
 
 def test_the_runner_lists_incentives() -> None:
-    assert SPEC in load_specs()
+    [entry] = [e for e in SERVICES if e.name == "incentives"]
+    assert (entry.module, entry.env_prefix, entry.port) == ("incentives.app", "INCENTIVES_", 8104)
 
 
 async def test_the_platform_serves_incentives_under_its_name(tmp_path: Path) -> None:

@@ -134,7 +134,7 @@ async def play(operations: list[tuple[Any, ...]]) -> None:
                 await scenario.check()
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(OPERATIONS)
 def test_every_issued_coin_is_held_settled_or_expired(operations: list[tuple[Any, ...]]) -> None:
     asyncio.run(play(operations))
