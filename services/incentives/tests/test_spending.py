@@ -154,3 +154,24 @@ async def test_a_hasselt_shop_cannot_take_kempen_coins(service: Service) -> None
     }
     await service.call("POST", "/v1/merchants", "hasselt.city_admin", body, status=409)
     await service.call("POST", "/v1/merchants", "geel.city_admin", body, status=201)
+
+
+async def test_kempen_coins_are_spent_at_a_shop_in_another_member_municipality(service: Service) -> None:
+    herentals = "13011"
+    admin = service.headers("geel.city_admin", tenant=herentals, sub="herentals-admin")
+    owner = service.headers("geel.merchant", tenant=herentals, sub="herentals-shop")
+    shop = {
+        "name": "Herentals shop",
+        "kbo": "0777.123.418",
+        "iban": "BE62510007547061",
+        "owner_subject": "herentals-shop",
+        "coin_type_ids": [str(demo.KEMPEN_COIN)],
+    }
+    created = await service.client.post("/v1/merchants", json=shop, headers=admin)
+    assert created.status_code == 201, created.text
+    await earn(service, 1)
+    body = redeem_body(await qr(service), 5, merchant=created.json()["id"])
+    redeemed = await service.client.post("/v1/redemptions", json=body, headers=owner)
+    assert redeemed.status_code == 201, redeemed.text
+    local = {**shop, "kbo": "0456.789.034", "coin_type_ids": [str(demo.GEEL_COIN)]}
+    assert (await service.client.post("/v1/merchants", json=local, headers=admin)).status_code == 409
