@@ -123,3 +123,25 @@ async def test_the_embedded_platform_mounts_incentives(client: httpx.AsyncClient
     assert (await client.get("/incentives/ready")).status_code == 200
     schema = (await client.get("/incentives/openapi.json")).json()
     assert "/v1/wallet/qr" in schema["paths"]
+
+
+async def test_the_coins_are_redeemed_at_a_geel_shop_and_the_shop_is_settled_in_euro(
+    platform: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await pay_bus_trip(client, str(uuid4()), datetime.now(UTC))
+    await eventually_coins(client, 5)
+    citizen, merchant = await login(client, "geel.citizen"), await login(client, "geel.merchant")
+    kempen = next(w for w in (await client.get("/incentives/v1/wallet", headers=citizen)).json())
+    qr = await client.post(
+        "/incentives/v1/wallet/qr", json={"coin_type_id": kempen["coin_type_id"]}, headers=citizen
+    )
+    shops = (await client.get("/incentives/v1/merchants", headers=merchant)).json()
+    body = {"qr": qr.json()["payload"], "merchant_id": shops[0]["id"], "amount": 4}
+    assert (await client.post("/incentives/v1/redemptions", json=body, headers=merchant)).status_code == 201
+
+    admin = await login(client, "geel.city_admin")
+    period = {"period_start": "2026-01-01", "period_end": datetime.now(UTC).date().isoformat()}
+    settled = await client.post("/incentives/v1/settlements", json=period, headers=admin)
+    assert settled.status_code == 201, settled.text
+    statements = (await client.get("/incentives/v1/merchant/statements", headers=merchant)).json()
+    assert [(s["coin_code"], s["coins"], s["amount_cents"]) for s in statements] == [("KEMPEN", 4, 40)]
