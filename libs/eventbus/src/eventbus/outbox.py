@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Row, Text, all_, any_, bindparam, cast, select, update
+from sqlalchemy import BigInteger, Row, Text, all_, any_, bindparam, cast, delete, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import ColumnElement
@@ -44,6 +44,8 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         retry_delay: float = 1.0,
         pipeline: int = 4,
+        keep_sent: timedelta | None = timedelta(days=7),
+        purge_interval: float = 3600.0,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._bus = bus
@@ -56,6 +58,9 @@ class OutboxRelay:
         self._failed: BaseException | None = None
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._keep_sent = keep_sent
+        self._purge_interval = purge_interval
+        self._next_purge = 0.0
         self.published = 0
 
     def notify(self) -> None:
@@ -108,6 +113,29 @@ class OutboxRelay:
         params = {"in_flight": sorted(self._in_flight_seqs)}
         return (await session.execute(stmt, params)).all()
 
+    async def purge_sent(self, older_than: timedelta, chunk: int = 10_000) -> int:
+        """Delete rows sent more than `older_than` ago, a chunk per transaction; returns how many."""
+        cutoff = datetime.now(UTC) - older_than
+        old = select(outbox.c.seq).where(outbox.c.sent_at < cutoff).limit(chunk).scalar_subquery()
+        total = 0
+        while True:
+            async with self._sessionmaker() as session, session.begin():
+                result = await session.execute(delete(outbox).where(outbox.c.seq.in_(old)))
+            deleted = int(getattr(result, "rowcount", 0) or 0)
+            total += deleted
+            if deleted < chunk:
+                return total
+
+    async def _purge_when_due(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self._keep_sent is None or now < self._next_purge:
+            return
+        self._next_purge = now + self._purge_interval
+        try:
+            await self.purge_sent(self._keep_sent)
+        except Exception:
+            log.exception("purging sent outbox rows failed; trying again later")
+
     async def _mark_sent(self, session: AsyncSession, seqs: list[int]) -> None:
         stmt = update(outbox).where(_seq_in(session, seqs)).values(sent_at=datetime.now(UTC))
         await session.execute(stmt)
@@ -125,6 +153,7 @@ class OutboxRelay:
                 await asyncio.sleep(self._retry_delay)
                 continue
             if count < self._batch_size:
+                await self._purge_when_due()
                 await self._wait()
 
     async def _relay_pipelined(self) -> int:

@@ -1,0 +1,61 @@
+"""Sent outbox rows are kept for a while, then purged; unsent rows never are."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from eventbus import InProcessBus, OutboxRelay
+from eventbus.tables import outbox
+
+
+def _row(event_id: str, sent_at: datetime | None) -> dict[str, object]:
+    now = datetime.now(UTC)
+    return {
+        "event_id": event_id,
+        "topic": "probe.records",
+        "key": "k",
+        "type": "be.cityblocks.probe.ProbeRecorded.v1",
+        "attributes": {},
+        "data": {},
+        "created_at": now - timedelta(days=30),
+        "sent_at": sent_at,
+    }
+
+
+async def _event_ids(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as connection:
+        return list((await connection.execute(select(outbox.c.event_id).order_by(outbox.c.seq))).scalars())
+
+
+async def test_rows_sent_longer_ago_than_kept_are_purged_and_unsent_rows_stay(engine: AsyncEngine) -> None:
+    now = datetime.now(UTC)
+    rows = [
+        _row("old", now - timedelta(days=8)),
+        _row("recent", now - timedelta(hours=1)),
+        _row("unsent", None),
+    ]
+    async with engine.begin() as connection:
+        await connection.execute(insert(outbox), rows)
+    relay = OutboxRelay(async_sessionmaker(engine), InProcessBus())
+
+    assert await relay.purge_sent(timedelta(days=7), chunk=1) == 1
+
+    assert await _event_ids(engine) == ["recent", "unsent"]
+
+
+async def test_a_running_relay_purges_on_its_own(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(insert(outbox), [_row("old", datetime.now(UTC) - timedelta(days=8))])
+    relay = OutboxRelay(async_sessionmaker(engine), InProcessBus(), poll_interval=0.01)
+
+    await relay.start()
+    try:
+        async with asyncio.timeout(10):
+            while await _event_ids(engine):  # noqa: ASYNC110 - polling the database, no event to wait on
+                await asyncio.sleep(0.02)
+    finally:
+        await relay.stop()
