@@ -246,6 +246,8 @@ def grant_terms(scheme: Scheme, on: date) -> GrantTerms:
     next_period = add_months(period_start, scheme.period_months)
     months_left = month_index(next_period) - month_index(on)
     amount = scheme.amount_cents * months_left // scheme.period_months
+    if amount <= 0:
+        raise NotEligible("the pro-rated budget for the rest of the period is nothing")
     expires = _day_before(next_period)
     if scheme.valid_until is not None:
         expires = min(expires, scheme.valid_until)
