@@ -1,0 +1,289 @@
+"""Faults injected into a real distributed run: mobility credit and incentives as processes on Kafka and PostgreSQL.
+
+Each scenario sends a burst of trip payments (each with its own `Idempotency-Key`; the client retries what failed,
+as a provider's system does) and injects one fault in the middle of it: `kill -9` of a service, the Kafka broker
+stopped and started, PostgreSQL restarted. Afterwards every accepted payment is a trip exactly once, the ledger
+verifies, and the incentives consumer has issued exactly one reward per trip: nothing lost, nothing applied twice,
+the consumer caught up. Each scenario prints what it injected and what it checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cityblocks.cli import Progress
+from cityblocks.distributed import DistributedRun
+from cityblocks.processes import free_port
+from cityblocks.services import SERVICES, ServiceEntry
+from servicekit.devidp import DevIdentityProvider, demo_user
+from servicekit.settings import ServiceSettings
+
+pytestmark = [pytest.mark.reliability, pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
+
+UNDER_TEST = ("mobility-credit", "incentives")
+BURST = 30
+CLIENTS = 4
+GEEL = "13008"
+TRIP_PAID = "be.cityblocks.mobility-credit.TripPaid.v1"
+
+
+@dataclass
+class Platform:
+    run: DistributedRun
+    entries: dict[str, ServiceEntry]
+    identity: DevIdentityProvider
+    provider_id: str
+    campaign_id: str
+
+    def url(self, service: str, path: str) -> str:
+        return f"http://127.0.0.1:{self.entries[service].port}{path}"
+
+    def headers(self, username: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.identity.issue(demo_user(username))}"}
+
+    def kill(self, service: str) -> None:
+        process = self.run.processes[service]
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def restart(self, service: str) -> None:
+        assert self.run.cluster is not None and self.run.broker is not None
+        entry = self.entries[service]
+        database = self.run.cluster.create_database(entry.database, exist_ok=True)
+        self.run._launch(entry, database, self.run.broker.bootstrap)
+        wait_healthy(self.url(service, "/ready"))
+
+
+def wait_healthy(url: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} not ready within {timeout:.0f}s")
+
+
+@pytest.fixture(scope="module")
+def platform() -> Iterator[Platform]:
+    var_dir = Path(tempfile.mkdtemp(prefix="cityblocks-faults-"))
+    var_dir.chmod(0o755)  # PostgreSQL runs as the postgres user when the tests run as root
+    data_dir = var_dir / "data"
+    entries = {
+        entry.name: ServiceEntry(entry.name, entry.module, entry.env_prefix, free_port())
+        for entry in SERVICES
+        if entry.name in UNDER_TEST
+    }
+    saved = dict(os.environ)
+    for entry in entries.values():
+        os.environ[f"{entry.env_prefix}DATA_DIR"] = str(data_dir)
+        os.environ[f"{entry.env_prefix}DEMO_DATA"] = "true"
+        os.environ[f"{entry.env_prefix}CONSUMER_BACKOFF_S"] = "0.5"
+    identity = DevIdentityProvider.from_settings(ServiceSettings(service_name="auth", data_dir=data_dir))
+    run = DistributedRun(list(entries.values()), var_dir, Progress())
+    try:
+        run.start(health_timeout=180)
+        platform = Platform(run, entries, identity, "", "")
+        platform.provider_id = geel_bus_provider(platform)
+        platform.campaign_id = reward_every_trip(platform)
+        yield platform
+    finally:
+        run.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(var_dir, ignore_errors=True)
+
+
+def geel_bus_provider(platform: Platform) -> str:
+    providers = httpx.get(
+        platform.url("mobility-credit", "/v1/providers"), headers=platform.headers("geel.provider"), timeout=10
+    ).json()
+    return str(next(p["id"] for p in providers if "bus" in p["modes"]))
+
+
+def reward_every_trip(platform: Platform) -> str:
+    """A campaign without limits: one coin per trip paid, so rewards count trips exactly."""
+    admin = platform.headers("geel.city_admin")
+    coins = httpx.get(platform.url("incentives", "/v1/coin-types"), headers=admin, timeout=10).json()
+    coin = next(c for c in coins if c["issuer_tenant"] == GEEL)
+    campaign = {
+        "name": "Elke rit telt",
+        "sponsor": "Stad Geel",
+        "coin_type_id": coin["id"],
+        "budget_coins": 1_000_000,
+        "valid_from": datetime.now(UTC).isoformat(),
+        "rules": [{"trigger": TRIP_PAID, "beneficiary_field": "citizen_id", "reward_coins": 1}],
+    }
+    created = httpx.post(platform.url("incentives", "/v1/campaigns"), json=campaign, headers=admin, timeout=30)
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+def new_citizen(platform: Platform) -> str:
+    """A pseudonymous citizen granted Geel's mobility budget, so each scenario spends its own money."""
+    admin = platform.headers("geel.city_admin")
+    schemes = httpx.get(platform.url("mobility-credit", "/v1/schemes"), headers=admin, timeout=10).json()
+    scheme = next(s for s in schemes if s["definition"]["name"] == "Mobiliteitsbudget Geel")
+    citizen = f"reliability-{uuid.uuid4()}"
+    url = platform.url("mobility-credit", f"/v1/schemes/{scheme['id']}/grants")
+    granted = httpx.post(url, json={"citizen_id": citizen}, headers=admin, timeout=30)
+    assert granted.status_code == 201, granted.text
+    return citizen
+
+
+async def pay(
+    client: httpx.AsyncClient, platform: Platform, citizen: str, key: str, accepted: dict[str, str]
+) -> None:
+    """One trip payment, retried with the same key until the service gives a definitive answer."""
+    body = {
+        "citizen_id": citizen,
+        "mode": "bus",
+        "place": {"name": "Geel Markt"},
+        "consumed_at": datetime.now(UTC).isoformat(),
+        "total_cents": 25,
+    }
+    url = platform.url("mobility-credit", f"/v1/providers/{platform.provider_id}/trips")
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            headers = {**platform.headers("geel.provider"), "Idempotency-Key": key}
+            response = await client.post(url, json=body, headers=headers, timeout=15)
+        except httpx.TransportError:
+            await asyncio.sleep(0.5)
+            continue
+        if response.status_code >= 500:
+            await asyncio.sleep(0.5)
+            continue
+        assert response.status_code in (200, 201), response.text
+        accepted[key] = response.json()["id"]
+        return
+    raise TimeoutError(f"payment {key} never got an answer")
+
+
+async def burst(platform: Platform, fault: Callable[[], None], after: int) -> dict[str, str]:
+    """BURST payments by CLIENTS concurrent clients; `fault` runs (in a thread) once `after` were accepted."""
+    citizen = await asyncio.to_thread(new_citizen, platform)
+    accepted: dict[str, str] = {}
+    keys = [f"fault-{uuid.uuid4()}" for _ in range(BURST)]
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for key in keys:
+        queue.put_nowait(key)
+
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            await pay(client, platform, citizen, queue.get_nowait(), accepted)
+
+    async def inject() -> None:
+        while len(accepted) < after:
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(fault)
+
+    async with httpx.AsyncClient() as client:
+        await asyncio.gather(inject(), *(client_loop(client) for _ in range(CLIENTS)))
+    assert set(accepted) == set(keys)
+    return accepted
+
+
+def provider_trips(platform: Platform) -> dict[str, dict[str, Any]]:
+    url = platform.url("mobility-credit", f"/v1/providers/{platform.provider_id}/trips?limit=1000")
+    trips = httpx.get(url, headers=platform.headers("geel.provider"), timeout=30).json()
+    return {trip["id"]: trip for trip in trips}
+
+
+def campaign_issuances(platform: Platform) -> int:
+    url = platform.url("incentives", "/v1/reports/campaigns")
+    reports = httpx.get(url, headers=platform.headers("geel.city_admin"), timeout=30).json()
+    return int(next(r["issuances"] for r in reports if r["campaign_id"] == platform.campaign_id))
+
+
+def dead_letters(platform: Platform, service: str) -> list[dict[str, Any]]:
+    url = platform.url(service, "/v1/dead-letters")
+    letters: list[dict[str, Any]] = httpx.get(url, headers=platform.headers("geel.city_admin"), timeout=30).json()
+    return letters
+
+
+def check_after(platform: Platform, before: tuple[dict[str, dict[str, Any]], int], accepted: dict[str, str]) -> str:
+    trips_before, issuances_before = before
+    trips = provider_trips(platform)
+    new = set(trips) - set(trips_before)
+    assert new == set(accepted.values()), "every accepted payment is exactly one new trip"
+    assert len(set(accepted.values())) == len(accepted), "no two keys share a trip"
+    verification = httpx.get(
+        platform.url("mobility-credit", "/v1/admin/ledger/verification"),
+        headers=platform.headers("geel.city_admin"),
+        timeout=60,
+    ).json()
+    assert verification["ok"], verification
+    deadline = time.monotonic() + 120
+    while campaign_issuances(platform) < issuances_before + len(new) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(2)  # a duplicate would arrive right behind the last original
+    issued = campaign_issuances(platform) - issuances_before
+    assert issued == len(new), f"{issued} rewards for {len(new)} trips"
+    assert dead_letters(platform, "incentives") == []
+    assert dead_letters(platform, "mobility-credit") == []
+    return f"{len(accepted)} payments accepted, {len(new)} new trips, {issued} rewards, ledger verified"
+
+
+def scenario(platform: Platform, name: str, fault: Callable[[], None]) -> None:
+    before = (provider_trips(platform), campaign_issuances(platform))
+    began = time.monotonic()
+    accepted = asyncio.run(burst(platform, fault, after=BURST // 3))
+    checked = check_after(platform, before, accepted)
+    print(f"\nfault injected: {name}; checked: {checked} ({time.monotonic() - began:.1f}s)")
+
+
+def test_killing_the_paying_service_mid_burst_loses_and_doubles_nothing(platform: Platform) -> None:
+    def fault() -> None:
+        platform.kill("mobility-credit")
+        platform.restart("mobility-credit")
+
+    scenario(platform, "kill -9 mobility-credit, then restart it", fault)
+
+
+def test_killing_the_consumer_mid_stream_applies_every_event_once(platform: Platform) -> None:
+    def fault() -> None:
+        platform.kill("incentives")
+        time.sleep(2)
+        platform.restart("incentives")
+
+    scenario(platform, "kill -9 incentives, then restart it", fault)
+
+
+def test_a_kafka_outage_mid_stream_delays_but_loses_nothing(platform: Platform) -> None:
+    assert platform.run.broker is not None
+    broker = platform.run.broker
+
+    def fault() -> None:
+        broker.stop()
+        time.sleep(3)
+        broker.start()
+
+    scenario(platform, "Kafka broker stopped for 3 s, then started", fault)
+
+
+def test_a_postgresql_restart_mid_burst_loses_and_doubles_nothing(platform: Platform) -> None:
+    assert platform.run.cluster is not None
+    cluster = platform.run.cluster
+
+    def fault() -> None:
+        cluster.stop()
+        cluster.start()
+
+    scenario(platform, "PostgreSQL stopped and started", fault)
