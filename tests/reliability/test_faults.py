@@ -1,10 +1,10 @@
-"""Faults injected into a real distributed run: mobility credit and incentives as processes on Kafka and PostgreSQL.
+"""Faults injected into a real distributed run: mobility credit and incentives as processes on Kafka and PG.
 
-Each scenario sends a burst of trip payments (each with its own `Idempotency-Key`; the client retries what failed,
-as a provider's system does) and injects one fault in the middle of it: `kill -9` of a service, the Kafka broker
-stopped and started, PostgreSQL restarted. Afterwards every accepted payment is a trip exactly once, the ledger
-verifies, and the incentives consumer has issued exactly one reward per trip: nothing lost, nothing applied twice,
-the consumer caught up. Each scenario prints what it injected and what it checked.
+Each scenario sends a burst of trip payments (each with its own `Idempotency-Key`; the client retries what
+failed, as a provider's system does) and injects one fault in the middle of it: `kill -9` of a service, the
+Kafka broker stopped and started, PostgreSQL restarted. Afterwards every accepted payment is a trip exactly
+once, the ledger verifies, and the incentives consumer has issued exactly one reward per trip: nothing lost,
+nothing applied twice, the consumer caught up. Each scenario prints what it injected and what it checked.
 """
 
 from __future__ import annotations
@@ -111,9 +111,8 @@ def platform() -> Iterator[Platform]:
 
 
 def geel_bus_provider(platform: Platform) -> str:
-    providers = httpx.get(
-        platform.url("mobility-credit", "/v1/providers"), headers=platform.headers("geel.provider"), timeout=10
-    ).json()
+    url = platform.url("mobility-credit", "/v1/providers")
+    providers = httpx.get(url, headers=platform.headers("geel.provider"), timeout=10).json()
     return str(next(p["id"] for p in providers if "bus" in p["modes"]))
 
 
@@ -130,7 +129,8 @@ def reward_every_trip(platform: Platform) -> str:
         "valid_from": datetime.now(UTC).isoformat(),
         "rules": [{"trigger": TRIP_PAID, "beneficiary_field": "citizen_id", "reward_coins": 1}],
     }
-    created = httpx.post(platform.url("incentives", "/v1/campaigns"), json=campaign, headers=admin, timeout=30)
+    url = platform.url("incentives", "/v1/campaigns")
+    created = httpx.post(url, json=campaign, headers=admin, timeout=30)
     assert created.status_code == 201, created.text
     return str(created.json()["id"])
 
@@ -185,13 +185,16 @@ async def burst(platform: Platform, fault: Callable[[], None], after: int) -> di
     for key in keys:
         queue.put_nowait(key)
 
+    reached = asyncio.Event()
+
     async def client_loop(client: httpx.AsyncClient) -> None:
         while not queue.empty():
             await pay(client, platform, citizen, queue.get_nowait(), accepted)
+            if len(accepted) >= after:
+                reached.set()
 
     async def inject() -> None:
-        while len(accepted) < after:
-            await asyncio.sleep(0.05)
+        await reached.wait()
         await asyncio.to_thread(fault)
 
     async with httpx.AsyncClient() as client:
@@ -214,11 +217,14 @@ def campaign_issuances(platform: Platform) -> int:
 
 def dead_letters(platform: Platform, service: str) -> list[dict[str, Any]]:
     url = platform.url(service, "/v1/dead-letters")
-    letters: list[dict[str, Any]] = httpx.get(url, headers=platform.headers("geel.city_admin"), timeout=30).json()
+    response = httpx.get(url, headers=platform.headers("geel.city_admin"), timeout=30)
+    letters: list[dict[str, Any]] = response.json()
     return letters
 
 
-def check_after(platform: Platform, before: tuple[dict[str, dict[str, Any]], int], accepted: dict[str, str]) -> str:
+def check_after(
+    platform: Platform, before: tuple[dict[str, dict[str, Any]], int], accepted: dict[str, str]
+) -> str:
     trips_before, issuances_before = before
     trips = provider_trips(platform)
     new = set(trips) - set(trips_before)
