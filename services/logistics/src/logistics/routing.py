@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections import OrderedDict
@@ -120,7 +121,8 @@ class MatrixProvider:
 
     async def _compute(self, points: Sequence[GeoPoint], profile: SpeedProfile) -> Matrix:
         if self._osrm is None:
-            return haversine_matrix(points, profile, self._detour)
+            # Pure Python over n² pairs: in a thread the event loop still gets its turns.
+            return await asyncio.to_thread(haversine_matrix, points, profile, self._detour)
         try:
             return await self._osrm.table(points, profile)
         except RoutingUnavailable:

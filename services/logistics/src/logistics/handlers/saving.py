@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
@@ -26,7 +27,8 @@ async def save_plan(
     now = datetime.now(UTC)
     # The independent check recomputes offline travel times; road-network times it cannot redo.
     offline = settings.osrm_url is None
-    violations = validate_plan(job.request, plan, haversine_travel(settings.detour_factor)) if offline else []
+    travel = haversine_travel(settings.detour_factor)
+    violations = await asyncio.to_thread(validate_plan, job.request, plan, travel) if offline else []
     async with uow_factory() as uow:
         dispatch = await _supersede(uow, run)
         summaries = [await _save_route(uow, job, route, dispatch, now) for route in plan.routes]
