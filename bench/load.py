@@ -1,10 +1,10 @@
 """Load test: a realistic mix of requests across the services of a distributed run on this machine.
 
 Starts Kafka, PostgreSQL and every service (`cityblocks up`, demo data on), then drives virtual users on
-127.0.0.1 for a bounded time: the public market view, traders looking at their days, citizens at their wallets,
-providers paying trips (which the incentives service turns into coins), operators listing orders. Prints one
-JSON object: throughput and p50/p95/p99 per endpoint, errors, and the consumer lag of every service sampled
-each second; writes a PNG of throughput and lag over time next to the JSON results when matplotlib is there.
+127.0.0.1 for a bounded time: the public market view, traders looking at their days, citizens at their
+wallets, providers paying trips (which the incentives service turns into coins), operators listing orders.
+Prints one JSON object: throughput and p50/p95/p99 per endpoint, errors, and the consumer lag of every
+service sampled each second; writes a PNG of throughput and lag over time when matplotlib is there.
 
     uv run --group bench python bench/load.py --seconds 30 --users 16
 """
@@ -75,7 +75,8 @@ async def trader_days(client: httpx.AsyncClient, ctx: Context) -> httpx.Response
 
 
 async def credit_wallet(client: httpx.AsyncClient, ctx: Context) -> httpx.Response:
-    return await client.get(f"{ctx.urls['mobility-credit']}/v1/me/wallet", headers=ctx.auth("hasselt.citizen"))
+    url = f"{ctx.urls['mobility-credit']}/v1/me/wallet"
+    return await client.get(url, headers=ctx.auth("hasselt.citizen"))
 
 
 async def pay_trip(client: httpx.AsyncClient, ctx: Context) -> httpx.Response:
