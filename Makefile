@@ -62,7 +62,7 @@ bench: sync
 	for script in $(BENCHES); do \
 		name=$$(basename "$$script" .py); \
 		echo "bench $$name -> bench/results/$$name.json"; \
-		uv run python "$$script" | tee "bench/results/$$name.json"; \
+		uv run --group bench python "$$script" | tee "bench/results/$$name.json"; \
 	done
 
 kafka: sync
