@@ -83,6 +83,7 @@ async def test_an_order_to_a_stall_waits_for_the_allocation_then_gets_its_place_
     envelope = Envelope.wrap(event, source="/cityblocks/market", tenant="71022")
 
     await api.app.state.bus.publish([envelope])
+    await api.app.state.bus.publish([envelope])  # redelivered: the inbox makes it change nothing
 
     placed = await until(api, waiting["id"], "open")
     assert (placed["recipient"]["lat"], placed["recipient"]["lon"]) == (50.9312, 5.3384)
