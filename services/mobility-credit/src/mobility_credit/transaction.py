@@ -18,6 +18,7 @@ from mobility_credit import domain, store
 
 T = TypeVar("T")
 _ATTEMPTS = 8
+_INSERT_ANSWER = sa.insert(store.idempotency_keys)
 
 # Ledger result codes that are the client's problem, each as the service's own named error.
 _LEDGER_ERRORS: dict[CreateTransferResult, type[domain.MobilityCreditError]] = {
@@ -107,9 +108,15 @@ async def remember_answer(
 ) -> None:
     # A concurrent request with the same key makes this insert fail; the retry then replays its answer.
     await uow.session.execute(
-        sa.insert(store.idempotency_keys).values(
-            scope=scope, key=key, request_hash=digest, status_code=status, response=response, created_at=now()
-        )
+        _INSERT_ANSWER,
+        {
+            "scope": scope,
+            "key": key,
+            "request_hash": digest,
+            "status_code": status,
+            "response": response,
+            "created_at": now(),
+        },
     )
 
 

@@ -79,22 +79,30 @@ async def _available(uow: UnitOfWork, grants: list[Any]) -> dict[UUID, int]:
     return {account.id: account.balance.available for account in found}
 
 
-async def _open_grants(uow: UnitOfWork, tenant: str, citizen_id: str, at: datetime) -> list[Any]:
+def _open_grants_query() -> sa.Select[Any]:
     g, s = store.grants, store.schemes
-    day = at.astimezone(LOCAL_TIME).date()
-    query = (
+    return (
         sa.select(g.c.id, g.c.scheme_id, s.c.definition)
         .join(s, s.c.id == g.c.scheme_id)
         .where(
-            g.c.tenant == tenant,
-            g.c.citizen_id == citizen_id,
-            g.c.valid_from <= day,
-            g.c.expires_on >= day,
+            g.c.tenant == sa.bindparam("tenant"),
+            g.c.citizen_id == sa.bindparam("citizen_id"),
+            g.c.valid_from <= sa.bindparam("day"),
+            g.c.expires_on >= sa.bindparam("day"),
             g.c.expired_cents.is_(None),
         )
         .order_by(g.c.expires_on, g.c.id)
     )
-    return list((await uow.session.execute(query)).all())
+
+
+# Built once: on the payment path, building a statement and its cache key costs more than running it.
+_OPEN_GRANTS = _open_grants_query()
+
+
+async def _open_grants(uow: UnitOfWork, tenant: str, citizen_id: str, at: datetime) -> list[Any]:
+    day = at.astimezone(LOCAL_TIME).date()
+    params = {"tenant": tenant, "citizen_id": citizen_id, "day": day}
+    return list((await uow.session.execute(_OPEN_GRANTS, params)).all())
 
 
 async def lock_usage(

@@ -20,6 +20,7 @@ from servicekit.auth import Principal
 
 Answer = tuple[int, dict[str, Any]]
 DEFAULT_HOLD_S = 2 * 3600
+_INSERT_TRIP = sa.insert(store.trips)
 
 
 def _scope(principal: Principal, provider_id: UUID) -> str:
@@ -76,7 +77,8 @@ async def record_trip(
     paid_at = now()
     split = choice.split
     await uow.session.execute(
-        sa.insert(store.trips).values(
+        _INSERT_TRIP,
+        dict(
             id=trip_id,
             tenant=tenant,
             provider_id=provider.id,
@@ -94,7 +96,7 @@ async def record_trip(
             hold_id=hold_id,
             payable_account_id=payable,
             paid_at=paid_at,
-        )
+        ),
     )
     place = events.Place(name=trip.place_name, lat=trip.lat, lon=trip.lon)
     uow.emit(
