@@ -77,3 +77,24 @@ async def test_a_run_abandoned_by_a_stopped_service_ends_failed_at_the_next_star
         found = await api.ok("GET", f"/planning-runs/{run.id}", OPERATOR)
 
     assert (found["status"], found["error"]) == ("failed", "the service stopped during planning")
+
+
+async def test_a_run_waits_queued_while_every_planning_slot_is_taken(
+    api: Any, bodies: SimpleNamespace, service_settings: Settings
+) -> None:
+    fleet = await api.fleet()
+    await api.ok("POST", "/orders", OPERATOR, bodies.order(fleet["hub"]["id"], 1))
+    operator = Principal(demo_user_id(OPERATOR), frozenset({"operator"}), "71022")
+    uow_factory = api.app.state.uow_factory
+    body = PlanningRunIn(delivery_date=bodies.day.date(), time_limit_s=0.3)
+    run = await planning.start_run(uow_factory, service_settings, operator, body)
+    slots = asyncio.Semaphore(1)
+
+    async with slots:
+        task = asyncio.create_task(planning.execute_run(uow_factory, service_settings, run.id, slots))
+        await asyncio.sleep(0.2)
+        waiting = await api.ok("GET", f"/planning-runs/{run.id}", OPERATOR)
+    await task
+
+    assert waiting["status"] == "queued"
+    assert (await api.ok("GET", f"/planning-runs/{run.id}", OPERATOR))["status"] == "completed"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from typing import Annotated, cast
 from uuid import UUID
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 
 from logistics.handlers import fleet, orders, planning, routes
 from logistics.schemas import (
@@ -41,6 +42,15 @@ Day = Annotated[date | None, Query(alias="date")]
 
 def _settings(settings: CurrentSettings) -> Settings:
     return cast(Settings, settings)
+
+
+def _planning_slots(request: Request, settings: Settings) -> asyncio.Semaphore:
+    """The app's bound on runs solving at once, made on first use (inside the running event loop)."""
+    slots: asyncio.Semaphore | None = getattr(request.app.state, "planning_slots", None)
+    if slots is None:
+        slots = asyncio.Semaphore(settings.max_concurrent_runs)
+        request.app.state.planning_slots = slots
+    return slots
 
 
 OwnSettings = Annotated[Settings, Depends(_settings)]
@@ -115,10 +125,12 @@ async def start_planning_run(
     settings: OwnSettings,
     context: Context,
     background: BackgroundTasks,
+    request: Request,
 ) -> PlanningRunOut:
     run = await planning.start_run(uow_factory, settings, principal, body)
     # The run's own work is the service's, not the caller's: the plain factory, outside any request audit.
-    background.add_task(planning.execute_run, context.uow_factory, settings, run.id)
+    slots = _planning_slots(request, settings)
+    background.add_task(planning.execute_run, context.uow_factory, settings, run.id, slots)
     return run
 
 
@@ -145,9 +157,11 @@ async def replan(
     settings: OwnSettings,
     context: Context,
     background: BackgroundTasks,
+    request: Request,
 ) -> PlanningRunOut:
     run = await planning.start_replan(uow_factory, settings, principal, run_id, body)
-    background.add_task(planning.execute_run, context.uow_factory, settings, run.id)
+    slots = _planning_slots(request, settings)
+    background.add_task(planning.execute_run, context.uow_factory, settings, run.id, slots)
     return run
 
 

@@ -19,6 +19,8 @@ class Settings(ServiceSettings):
     solver_parallel_searches: int = 1
     # OR-Tools keeps the interpreter lock while it searches: in a child process the service stays responsive.
     solver_in_process: bool = True
+    # Runs beyond this many wait, queued, for a free slot (each search takes a core).
+    max_concurrent_runs: int = 1
     detour_factor: float = 1.3
     osrm_url: str | None = None
     osrm_timeout_s: float = 10.0

@@ -149,13 +149,16 @@ def _run_out(row: Row, left: Sequence[Row]) -> PlanningRunOut:
     return PlanningRunOut(**values, unassigned=unassigned)
 
 
-async def execute_run(uow_factory: UnitOfWorkFactory, settings: Settings, run_id: UUID) -> None:
-    """Plan a queued run to the end; every failure ends as a failed run, never as a stuck one."""
+async def execute_run(
+    uow_factory: UnitOfWorkFactory, settings: Settings, run_id: UUID, slots: asyncio.Semaphore | None = None
+) -> None:
+    """Plan a queued run to the end, once a slot is free; every failure ends as a failed run, never stuck."""
     try:
-        job = await _prepare(uow_factory, settings, run_id)
-        started = time.monotonic()
-        plan = await _solve(uow_factory, settings, job)
-        await saving.save_plan(uow_factory, settings, job, plan, time.monotonic() - started)
+        async with slots or asyncio.Semaphore():
+            job = await _prepare(uow_factory, settings, run_id)
+            started = time.monotonic()
+            plan = await _solve(uow_factory, settings, job)
+            await saving.save_plan(uow_factory, settings, job, plan, time.monotonic() - started)
     except asyncio.CancelledError:
         await _finish_failed(uow_factory, run_id, "the service stopped during planning")
         raise
