@@ -59,3 +59,20 @@ async def test_a_running_relay_purges_on_its_own(engine: AsyncEngine) -> None:
                 await asyncio.sleep(0.02)
     finally:
         await relay.stop()
+
+
+async def test_a_relay_stops_even_when_woken_in_the_same_turn(engine: AsyncEngine) -> None:
+    # A commit's wake-up and the service's shutdown can land in the same loop turn (Ctrl-C right after a
+    # command); the stop must not be swallowed by the wake-up.
+    relay = OutboxRelay(async_sessionmaker(engine), InProcessBus(), poll_interval=30)
+    await relay.start()
+    for _ in range(50):
+        await asyncio.sleep(0.01)  # let it reach its wait on an empty outbox
+
+    for _ in range(20):
+        relay.notify()
+        async with asyncio.timeout(5):
+            await relay.stop()
+        await relay.start()
+        await asyncio.sleep(0.05)
+    await relay.stop()

@@ -199,8 +199,11 @@ class OutboxRelay:
             self._pipeline.release()
 
     async def _wait(self) -> None:
+        # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives in the same turn as the
+        # wake-up, and stop() would then wait forever for a relay that goes on looping.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
+            async with asyncio.timeout(self._poll_interval):
+                await self._wakeup.wait()
 
 
 def _envelope(row: Row[Any, Any, Any, Any]) -> Envelope:
