@@ -51,6 +51,10 @@ def test_up_starts_each_service_on_its_database_and_the_broker_and_down_stops_al
         assert run.broker is not None
         assert env["PROBE_KAFKA_BOOTSTRAP"] == run.broker.bootstrap
         assert env["PROBE_DATABASE_URL"].endswith("/probe_service")
+        assert json.loads(env["PROBE_SERVICE_URLS"]) == {"probe-service": f"http://127.0.0.1:{entry.port}"}
+        users = httpx.get(f"{env['PROBE_AUTH_URL']}/users", timeout=5)
+        assert users.status_code == 200 and users.json()
+        assert env["PROBE_DATA_DIR"] == str((var_dir / "data").resolve())
         assert asyncio.run(current_database(env["PROBE_DATABASE_URL"])) == "probe_service"
         pids = json.loads(run.state_file.read_text())["services"]
     finally:
@@ -58,6 +62,7 @@ def test_up_starts_each_service_on_its_database_and_the_broker_and_down_stops_al
         shutil.rmtree(var_dir, ignore_errors=True)
     assert stopped
     assert not pid_alive(pids["probe-service"], "uvicorn")
+    assert not pid_alive(pids["auth"], "uvicorn")
     assert run.broker is not None and run.broker.running_pid() is None
     assert run.cluster is not None and not run.cluster.is_running()
 

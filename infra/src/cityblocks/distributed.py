@@ -21,7 +21,10 @@ from cityblocks.services import ServiceEntry
 Progress = Callable[[str], None]
 KAFKA_PORT = 9092
 POSTGRES_PORT = 55432
+AUTH_PORT = 8100
 SERVICE_MARKER = "uvicorn"
+# The dev identity provider: what `make run` mounts under /auth, here a process of its own.
+AUTH = ServiceEntry("auth", "servicekit.devidp", "DEVIDP_", AUTH_PORT)
 
 
 class ServiceFailed(RuntimeError):
@@ -75,6 +78,7 @@ class DistributedRun:
     cluster: PostgresCluster | None = None
     started_kafka: bool = False
     started_postgres: bool = False
+    auth: ServiceEntry = AUTH
 
     @property
     def state_file(self) -> Path:
@@ -89,6 +93,8 @@ class DistributedRun:
         self._save_state()
         self.cluster, self.started_postgres = start_postgres(self.var_dir, self.progress)
         self._save_state()
+        self.auth = ServiceEntry(AUTH.name, AUTH.module, AUTH.env_prefix, choose_port(None, AUTH_PORT))
+        self._launch(self.auth, "", self.broker.bootstrap)
         for service in self.services:
             url = self.cluster.create_database(service.database, exist_ok=True)
             self.progress(f"Database {service.database} ready for {service.name}")
@@ -101,7 +107,8 @@ class DistributedRun:
             sys.executable, "-m", SERVICE_MARKER, service.factory, "--factory",
             "--host", "127.0.0.1", "--port", str(service.port),
         ]  # fmt: skip
-        env = {**os.environ, **service.environment(database_url, bootstrap)}
+        env = {**self._shared_environment(service), **os.environ}
+        env.update(service.environment(database_url, bootstrap) if database_url else {})
         self.progress(f"Starting {service.name} on port {service.port} (log {self.log_file(service)})")
         with self.log_file(service).open("ab") as log:
             self.processes[service.name] = subprocess.Popen(  # noqa: S603
@@ -113,8 +120,19 @@ class DistributedRun:
                 start_new_session=True,
             )
 
+    def _shared_environment(self, service: ServiceEntry) -> dict[str, str]:
+        """What every process gets unless the environment says otherwise: one data dir (the dev identity
+        provider's key lives there), where the others listen (the console calls them) and the login."""
+        urls = {entry.name: f"http://127.0.0.1:{entry.port}" for entry in self.services}
+        prefix = service.env_prefix
+        return {
+            f"{prefix}DATA_DIR": str((self.var_dir / "data").resolve()),
+            f"{prefix}SERVICE_URLS": json.dumps(urls),
+            f"{prefix}AUTH_URL": f"http://127.0.0.1:{self.auth.port}",
+        }
+
     def _wait_healthy(self, timeout: float) -> None:
-        pending = {service.name: service for service in self.services}
+        pending = {service.name: service for service in [self.auth, *self.services]}
         deadline = time.monotonic() + timeout
         while pending and time.monotonic() < deadline:
             self.check_alive()
@@ -127,7 +145,7 @@ class DistributedRun:
             raise ServiceFailed(f"not healthy within {timeout:.0f}s: {', '.join(sorted(pending))}")
 
     def check_alive(self) -> None:
-        for service in self.services:
+        for service in [self.auth, *self.services]:
             process = self.processes.get(service.name)
             if process is not None and process.poll() is not None:
                 tail = self.log_file(service).read_text(errors="replace").splitlines()[-20:]

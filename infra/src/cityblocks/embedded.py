@@ -192,7 +192,10 @@ class _AnnouncingServer(uvicorn.Server):
 
 def serve(host: str = "127.0.0.1", port: int = 8000, data_dir: Path = Path("var")) -> None:
     """Run the embedded platform until interrupted; prints the URL once it accepts connections."""
-    config = uvicorn.Config(build_platform(data_dir), host=host, port=port, lifespan="on")
+    # Open live feeds (server-sent events) would otherwise hold Ctrl-C until the browser lets go.
+    config = uvicorn.Config(
+        build_platform(data_dir), host=host, port=port, lifespan="on", timeout_graceful_shutdown=2
+    )
     # uvicorn shuts down cleanly on Ctrl-C, then re-raises the interrupt; its traceback would only be noise.
     with contextlib.suppress(KeyboardInterrupt):
         _AnnouncingServer(config).run()

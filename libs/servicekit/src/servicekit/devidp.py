@@ -215,6 +215,11 @@ def devidp_app(provider: DevIdentityProvider, *, logins_per_minute: int = 60) ->
         title="CityBlocks dev identity provider", description="Development only: tokens for demo users."
     )
     install_problem_handlers(app)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": "auth"}
+
     # Half a minute's worth may come at once (a class logging in together); beyond that, a steady rate.
     burst = max(1, logins_per_minute // 2)
     app.add_middleware(RateLimitMiddleware, prefixes=["/token"], per_minute=logins_per_minute, burst=burst)
