@@ -23,7 +23,8 @@ class ShardedAccount:
     def pick(self, key: UUID | str | int) -> UUID:
         """The shard for `key` (e.g. the citizen's wallet id): stable, and spread evenly over the shards."""
         digest = hashlib.blake2b(str(key).encode(), digest_size=8).digest()
-        return self.shard_ids[int.from_bytes(digest, "big") % self.shards]
+        # Only the chosen shard's id is derived: a payment path calls this for every transfer.
+        return uuid5(self.base_id, f"shard-{int.from_bytes(digest, 'big') % self.shards}")
 
     def accounts(self, template: Account) -> list[Account]:
         """The shard accounts to create, each a copy of `template` with its shard id and index in metadata."""
