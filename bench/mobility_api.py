@@ -172,8 +172,8 @@ class Pool:
         self.all = connections
 
     @classmethod
-    async def open(cls, port: int, size: int) -> Pool:
-        return cls([await Connection.open(port) for _ in range(size)])
+    async def open(cls, ports: list[int], size: int) -> Pool:
+        return cls([await Connection.open(ports[i % len(ports)]) for i in range(size)])
 
     async def request(
         self, method: str, path: str, headers: dict[str, str], body: bytes = b""
@@ -318,10 +318,10 @@ async def check_invariants(pool: Pool, admin: dict[str, str], paid: int, in_doub
     }
 
 
-async def measure(port: int, data_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
+async def measure(ports: list[int], data_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
     identity = DevIdentityProvider(data_dir / "devidp", issuer="cityblocks-dev", audience="cityblocks")
     admin, provider = bearer(identity, "hasselt.city_admin"), bearer(identity, "hasselt.provider")
-    pool = await Pool.open(port, args.connections)
+    pool = await Pool.open(ports, args.connections)
     try:
         citizens = [f"bench-citizen-{i}" for i in range(args.citizens)]
         started = time.perf_counter()
@@ -340,7 +340,7 @@ async def measure(port: int, data_dir: Path, args: argparse.Namespace) -> dict[s
         payments_per_s, _ = await closed_loop(args.concurrency, args.seconds, lambda: payments.pay(pool))
         log(f"closed loop: {payments_per_s:.0f} payments/s")
         # A pool of its own: abandoned requests leave their connections mid-answer.
-        open_pool = await Pool.open(port, args.connections)
+        open_pool = await Pool.open(ports, args.connections)
         try:
             latencies, failures, abandoned = await open_loop(
                 args.rate, args.latency_seconds, args.grace_seconds, lambda: payments.pay(open_pool)
@@ -351,7 +351,7 @@ async def measure(port: int, data_dir: Path, args: argparse.Namespace) -> dict[s
         log(f"open loop at {args.rate}/s: p99 {p99} ms, {failures} failed")
         await asyncio.sleep(args.grace_seconds if abandoned else 0)
         # Only requests already written to a connection can still be committed by the server.
-        check_pool = await Pool.open(port, 2)
+        check_pool = await Pool.open(ports[:1], 2)
         try:
             invariants = await check_invariants(
                 check_pool, admin, payments.paid, min(abandoned, args.connections)
@@ -386,17 +386,18 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         async with contextlib.AsyncExitStack() as stack:
             dsn = await stack.enter_async_context(postgres_server())
             url = await stack.enter_async_context(fresh_database(dsn))
-            if args.workers > 1:
-                # Tables and demo data first, from one worker: several starting at once race on the DDL.
-                async with server(url, data_dir, 1):
-                    pass
-            port = await stack.enter_async_context(server(url, data_dir, args.workers))
-            result = await measure(port, data_dir, args)
+            # One single-worker server per instance, the client spreading its connections evenly: uvicorn's
+            # own workers share one listening socket and keep-alive connections pile up on whichever
+            # worker accepted first. The first instance creates the tables alone (start-ups race on DDL).
+            ports = [await stack.enter_async_context(server(url, data_dir, 1))]
+            others = [server(url, data_dir, 1) for _ in range(args.instances - 1)]
+            ports += await asyncio.gather(*(stack.enter_async_context(other) for other in others))
+            result = await measure(ports, data_dir, args)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     return {
         "benchmark": "mobility_api",
-        "workers": args.workers,
+        "instances": args.instances,
         "concurrency": args.concurrency,
         "goals": {"payments_per_s": 800, "p99_ms_at_300_rps": 50},
         "cpus": os.cpu_count(),
@@ -407,7 +408,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 def parse_args() -> argparse.Namespace:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--instances", type=int, default=2, help="uvicorn processes (one worker each)")
     parser.add_argument("--citizens", type=int, default=300)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--concurrency", type=int, default=32)
