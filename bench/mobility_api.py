@@ -360,13 +360,13 @@ async def measure(ports: list[int], data_dir: Path, args: argparse.Namespace) ->
             check_pool.close()
     finally:
         pool.close()
+    rate = f"{args.rate:g}"
     return {
         "payments_per_s": round(payments_per_s, 1),
-        "p99_ms_at_300_rps": milliseconds(percentile(latencies, 0.99)),
-        "p50_ms_at_300_rps": milliseconds(percentile(latencies, 0.50)),
-        "rate_rps": args.rate,
-        "failed_at_300_rps": failures,
-        "abandoned_at_300_rps": abandoned,
+        f"p99_ms_at_{rate}_rps": milliseconds(percentile(latencies, 0.99)),
+        f"p50_ms_at_{rate}_rps": milliseconds(percentile(latencies, 0.50)),
+        f"failed_at_{rate}_rps": failures,
+        f"abandoned_at_{rate}_rps": abandoned,
         "baseline_health_rps": round(health_rps, 1),
         "baseline_sequential_payment_p50_ms": round(statistics.median(sequential) * 1000, 2),
         "baseline_sequential_payments_per_s": round(len(sequential) / args.baseline_seconds, 1),
