@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
 from pydantic_settings import SettingsConfigDict
 
@@ -39,6 +41,7 @@ SPEC = ServiceSpec(
     title="Console",
     description="Web front end for traders, citizens, merchants, operators, drivers and city admins.",
     metadata=feed.metadata,
+    migrations=Path(__file__).parent / "migrations",
     routers=[
         pages.router,
         ops.router,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
 from pydantic import BaseModel
 from pydantic_settings import SettingsConfigDict
@@ -67,6 +69,7 @@ SPEC = ServiceSpec(
     error_statuses=api.ERROR_STATUSES,
     startup=[install_ledger, demo.seed_demo_data, start_sweeper],
     settings_type=Settings,
+    migrations=Path(__file__).parent / "migrations",
 )
 
 
