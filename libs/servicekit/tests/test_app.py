@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import uuid
@@ -19,7 +20,7 @@ from eventbus import tracing
 from servicekit.app import create_service_app
 from servicekit.devidp import DevIdentityProvider, demo_user
 from servicekit.problems import PROBLEM_JSON
-from servicekit.service import ServiceSpec
+from servicekit.service import ServiceContext, ServiceSpec
 from servicekit.settings import ServiceSettings
 
 
@@ -276,3 +277,23 @@ async def test_with_the_kafka_bus_an_emitted_event_reaches_the_subscription(
 
     assert [(row["stream"], row["seq"]) for row in rows] == [("k", 7)]
     assert ready.json()["checks"] == {"database": "ok", "bus": "ok"}
+
+
+async def test_background_work_runs_with_the_service_and_stops_with_it(
+    probe_spec: ServiceSpec, settings: ServiceSettings
+) -> None:
+    started: list[asyncio.Task[None]] = []
+
+    async def forever() -> None:
+        await asyncio.Event().wait()
+
+    async def spawn_sweeper(context: ServiceContext) -> None:
+        started.append(context.spawn(forever(), name="sweeper"))
+
+    spec = dataclasses.replace(probe_spec, startup=[spawn_sweeper])
+    app = create_service_app(spec, settings)
+    async with app.router.lifespan_context(app):
+        await asyncio.sleep(0)
+        assert not started[0].done()
+
+    assert started[0].cancelled()

@@ -108,6 +108,8 @@ def _lifespan(
             app.state.uow_factory = context.uow_factory
             app.state.bus = context.bus
             stack.callback(setattr, app.state, "context", None)
+            # Background work stops first, while the database and the bus it may use are still there.
+            stack.push_async_callback(context.stop_background)
             for hook in spec.startup:
                 await hook(context)
             yield

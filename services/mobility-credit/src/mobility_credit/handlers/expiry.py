@@ -135,22 +135,12 @@ async def start_sweeper(context: ServiceContext) -> None:
     interval = float(getattr(context.settings, "sweep_interval_s", 30.0))
     if interval <= 0:
         return
-    asyncio.create_task(_sweep_forever(context, interval), name="mobility-credit-sweeper")  # noqa: RUF006
-
-
-def _running(context: ServiceContext) -> bool:
-    # The lifespan gives hooks no shutdown callback; the outbox relay's task lives exactly as long as the app.
-    return getattr(context.relay, "_task", None) is not None
+    context.spawn(_sweep_forever(context, interval), name="mobility-credit-sweeper")
 
 
 async def _sweep_forever(context: ServiceContext, interval: float) -> None:
-    waited = 0.0
-    while _running(context):
-        await asyncio.sleep(0.25)
-        waited += 0.25
-        if waited < interval or not _running(context):
-            continue
-        waited = 0.0
+    while True:
+        await asyncio.sleep(interval)
         try:
             await sweep(context.uow_factory)
         except Exception:
