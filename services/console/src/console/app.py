@@ -14,6 +14,7 @@ from console import (
     logistics_pages,
     market_pages,
     mobility_pages,
+    oidc,
     ops,
     pages,
 )
@@ -34,6 +35,11 @@ class Settings(ServiceSettings):
     services: list[str] = ["market", "logistics", "mobility-credit", "incentives", "console"]
     service_timeout_s: float = 10.0
     service_connect_timeout_s: float = 2.0
+    # Production login: the city's OpenID Connect provider (unset: the dev identity provider).
+    oidc_issuer: str | None = None
+    oidc_client_id: str = "cityblocks-console"
+    oidc_client_secret: str | None = None
+    oidc_scope: str = "openid profile"
 
 
 SPEC = ServiceSpec(
@@ -44,6 +50,7 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     routers=[
         pages.router,
+        oidc.router,
         ops.router,
         market_pages.router,
         logistics_pages.router,

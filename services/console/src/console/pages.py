@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
+from console import oidc
 from console.clients import ServiceProblem, Services, ServicesClient, platform_url, problem_detail
 from console.i18n import LANGUAGES, translator
 from console.session import (
@@ -31,6 +32,8 @@ async def home(request: Request, user: MaybeUser) -> Response:
 
 @router.get("/login")
 async def login_page(request: Request, user: MaybeUser, services: ServicesClient, next: str = "") -> Response:
+    if request.app.state.settings.oidc_issuer:
+        return await oidc.start_login(request, services, next)
     users, error = await _demo_users(services, request)
     return render(request, "login.html", user, users=users, next=next, error=error)
 
@@ -42,6 +45,8 @@ async def login(
     username: Annotated[str, Form(max_length=100)],
     next: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
+    if request.app.state.settings.oidc_issuer:
+        raise Problem(404, "demo logins are off: this console logs in through the city's identity provider")
     try:
         response = await services.raw_post_form(auth_url(request) + "/token", {"username": username})
     except ServiceProblem as exc:
