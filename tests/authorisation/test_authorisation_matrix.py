@@ -7,10 +7,13 @@
 - `login`: a page of the console: without a session it sends the browser to the login page;
 - a list of roles: those roles pass the role check; every other role gets 403.
 
+A second walk reads real Geel resources (ids harvested from Geel's own lists) as Hasselt callers with the same
+role: each must answer 403 or 404.
+
 Every route that is not public refuses with 401 a missing token and tokens that are expired, signed by
 another key, for another audience, or without a tenant. No call may answer 5xx. A route without a row fails
-the walk, and so does a row whose route no longer exists. Ownership and tenancy of single resources need
-real ids and are proven by each service's own tests; the walk proves the token and role columns.
+the walk, and so does a row whose route no longer exists. Ownership of single resources (my application, my
+route) is proven by each service's own tests with two users of the same municipality.
 
 `CITYBLOCKS_MATRIX_DRAFT=1` prints draft rows, observed from the code, for undeclared routes: review them.
 """
@@ -18,6 +21,7 @@ real ids and are proven by each service's own tests; the walk proves the token a
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -211,3 +215,84 @@ async def test_every_route_answers_every_caller_as_the_matrix_declares(platform:
     print(f"authorisation matrix: {len(walked)} routes, {cells} cells walked")
     assert not problems, "\n".join(problems)
     assert cells > len(walked)
+
+
+# The caller's own data under a shared catalogue id (a regional coin's history in my wallet): scoped by owner,
+# proven by the services' own tests, not a municipality's resource.
+OWN_DATA = ("/v1/me/", "/v1/wallet/")
+UUID_TEXT = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def segment_key(segment: str) -> str:
+    return segment.replace("-", "_")
+
+
+def harvest(node: Any, collection: str, found: dict[str, set[str]]) -> None:
+    """Ids in a JSON answer: `id` under the collection's name, `<thing>_id` under its own."""
+    if isinstance(node, list):
+        for item in node:
+            harvest(item, collection, found)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, str) and UUID_TEXT.match(value):
+                found.setdefault(collection if key == "id" else key, set()).add(value)
+            else:
+                harvest(value, collection, found)
+
+
+def candidates(parameter: str, found: dict[str, set[str]]) -> list[str]:
+    """Ids that may name `market_day_id`: harvested as `market_day_id`, or as the `id` of `market_days`."""
+    thing = parameter.removesuffix("_id")
+    return sorted(found.get(parameter, set()) | found.get(f"{thing}s", set()))[:3]
+
+
+async def geel_ids(
+    client: httpx.AsyncClient, app: Any, declared: dict[str, dict[str, Any]], tokens: Any
+) -> Any:
+    found: dict[str, dict[str, set[str]]] = {}
+    for mounted in app.state.services:
+        ids = found.setdefault(mounted.name, {})
+        for route in service_routes(mounted.name, mounted.app.openapi()):
+            if route.method != "get" or "{" in route.template:
+                continue
+            entry = declared.get(route.service, {}).get(route.key, "public")
+            for role in ["citizen"] if entry in ("public", "any", "login") else entry:
+                response = await client.get(route.url(), headers={"Authorization": f"Bearer {tokens[role]}"})
+                if response.status_code == 200 and "json" in response.headers.get("content-type", ""):
+                    harvest(response.json(), segment_key(route.template.rstrip("/").rsplit("/", 1)[-1]), ids)
+    return found
+
+
+async def test_no_municipality_reads_another_municipalitys_resources(platform: Any, tmp_path: Path) -> None:
+    """Real Geel ids from Geel's own lists, read by Geel (200) and by Hasselt with the same role (404)."""
+    app, client = platform
+    identity = DevIdentityProvider.from_settings(ServiceSettings(service_name="auth", data_dir=tmp_path))
+    geel = {role.value: identity.issue(demo_user(f"geel.{role.value}")) for role in Role}
+    hasselt = {role.value: identity.issue(demo_user(f"hasselt.{role.value}")) for role in Role}
+    declared = declared_matrix()
+    found = await geel_ids(client, app, declared, geel)
+    problems: list[str] = []
+    checked = 0
+    for mounted in app.state.services:
+        for route in service_routes(mounted.name, mounted.app.openapi()):
+            entry = declared.get(route.service, {}).get(route.key)
+            params = [p for p in route.parameters if p.get("in") == "path"]
+            if route.method != "get" or entry in (None, "public", "login") or len(params) != 1:
+                continue
+            if route.template.startswith(OWN_DATA):
+                continue
+            name = params[0]["name"]
+            for value in candidates(name, found[mounted.name]):
+                path = f"/{route.service}" + route.template.replace("{" + name + "}", value)
+                for role in sorted(allowed_roles(entry)):
+                    own = await client.get(path, headers={"Authorization": f"Bearer {geel[role]}"})
+                    if own.status_code != 200:
+                        continue  # not this role's (or not this kind of) resource
+                    other = await client.get(path, headers={"Authorization": f"Bearer {hasselt[role]}"})
+                    checked += 1
+                    if other.status_code not in (403, 404):
+                        problems.append(f"{route.service} {route.key} as hasselt.{role}: {other.status_code}")
+                    break
+    print(f"tenant isolation: {checked} Geel resources read by Hasselt callers")
+    assert not problems, "\n".join(problems)
+    assert checked >= 10
