@@ -261,3 +261,20 @@ async def test_a_wave_plans_only_its_own_orders_and_the_city_admin_sees_the_run(
     assert [
         r["wave"] for r in await api.ok("GET", "/planning-runs?date=2026-11-27", "hasselt.city_admin")
     ] == ["ochtend"]
+
+
+async def test_placing_an_order_again_with_its_reference_is_the_same_order(
+    api: Any, bodies: SimpleNamespace
+) -> None:
+    hub = (await api.fleet())["hub"]["id"]
+    body = bodies.order(hub, 7)
+
+    first = await api.ok("POST", "/orders", "hasselt.shipper", body)
+    again = await api.ok("POST", "/orders", "hasselt.shipper", body)
+    other = await api.call("POST", "/orders", "hasselt.shipper", {**body, "weight_kg": 99})
+
+    assert again["id"] == first["id"]
+    assert [o["id"] for o in await api.ok("GET", "/orders", "hasselt.shipper")] == [first["id"]]
+    assert len(await api.events("OrderPlaced")) == 1
+    assert other.status_code == 409
+    assert other.headers["content-type"] == "application/problem+json"

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -131,7 +132,19 @@ orders = Table(
     Column("status_reason", String(300), nullable=False, default=""),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # A digest of the placing request: a retry with the same reference must carry the same order.
+    Column("request_digest", String(64), nullable=True),
     Index("ix_orders_tenant_date", "tenant", "delivery_date"),
+    # A shipper's reference names one order: placing it again (a retry after a lost answer) is the same order.
+    Index(
+        "uq_orders_shipper_reference",
+        "tenant",
+        "shipper_id",
+        "reference",
+        unique=True,
+        sqlite_where=text("reference <> ''"),
+        postgresql_where=text("reference <> ''"),
+    ),
 )
 
 stall_positions = Table(

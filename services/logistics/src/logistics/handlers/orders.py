@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import logistics, market
@@ -29,14 +31,40 @@ def is_staff(principal: Principal) -> bool:
 async def place_order(
     uow_factory: UnitOfWorkFactory, settings: Settings, principal: Principal, body: OrderIn
 ) -> OrderOut:
+    """Place an order; with a reference, placing it again (a retry after a lost answer) is the same order."""
     shipper = body.shipper_id if body.shipper_id and is_staff(principal) else principal.subject
-    async with uow_factory() as uow:
-        row = await add_order(uow, settings, principal.tenant, shipper, body)
-    return records.order_out(row)
+    digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+    for attempt in range(2):
+        try:
+            async with uow_factory() as uow:
+                earlier = await _placed_before(uow, principal.tenant, shipper, body.reference)
+                if earlier is not None:
+                    if earlier["request_digest"] != digest:
+                        raise Conflict(
+                            f"reference {body.reference!r} already names another order of this shipper"
+                        )
+                    return records.order_out(earlier)
+                row = await add_order(uow, settings, principal.tenant, shipper, body, digest)
+            return records.order_out(row)
+        except IntegrityError:
+            if attempt:  # a concurrent retry placed it first; the second look finds it
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _placed_before(uow: UnitOfWork, tenant: str, shipper: str, reference: str) -> dict[str, Any] | None:
+    if not reference:
+        return None
+    table = store.orders
+    query = select(table).where(
+        table.c.tenant == tenant, table.c.shipper_id == shipper, table.c.reference == reference
+    )
+    found = (await uow.session.execute(query)).mappings().first()
+    return dict(found) if found is not None else None
 
 
 async def add_order(
-    uow: UnitOfWork, settings: Settings, tenant: str, shipper: str, body: OrderIn
+    uow: UnitOfWork, settings: Settings, tenant: str, shipper: str, body: OrderIn, digest: str | None = None
 ) -> dict[str, Any]:
     """Insert a checked order and emit OrderPlaced, inside the caller's unit of work."""
     with field_errors():
@@ -68,6 +96,7 @@ async def add_order(
         "status_reason": "" if status == "open" else "the trader's stall is not allocated yet",
         "created_at": now,
         "updated_at": now,
+        "request_digest": digest,
     }
     await uow.session.execute(insert(store.orders).values(**row))
     uow.emit(_placed(row, recipient), tenant=tenant, subject=str(row["id"]))
