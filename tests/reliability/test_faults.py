@@ -1,10 +1,11 @@
-"""Faults injected into a real distributed run: mobility credit and incentives as processes on Kafka and PG.
+"""Faults injected into a real distributed run: mobility credit, incentives and logistics as processes.
 
 Each scenario sends a burst of trip payments (each with its own `Idempotency-Key`; the client retries what
 failed, as a provider's system does) and injects one fault in the middle of it: `kill -9` of a service, the
 Kafka broker stopped and started, PostgreSQL restarted. Afterwards every accepted payment is a trip exactly
 once, the ledger verifies, and the incentives consumer has issued exactly one reward per trip: nothing lost,
-nothing applied twice, the consumer caught up. Each scenario prints what it injected and what it checked.
+nothing applied twice, the consumer caught up. Logistics is killed while a shipper places orders, each under
+its own reference: every order exists once. Each scenario prints what it injected and what it checked.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import signal
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -34,11 +36,12 @@ from servicekit.settings import ServiceSettings
 
 pytestmark = [pytest.mark.reliability, pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
-UNDER_TEST = ("mobility-credit", "incentives")
+UNDER_TEST = ("mobility-credit", "incentives", "logistics")
 BURST = 30
 CLIENTS = 4
 GEEL = "13008"
 TRIP_PAID = "be.cityblocks.mobility-credit.TripPaid.v1"
+BRUSSELS = ZoneInfo("Europe/Brussels")
 
 
 @dataclass
@@ -147,23 +150,15 @@ def new_citizen(platform: Platform) -> str:
     return citizen
 
 
-async def pay(
-    client: httpx.AsyncClient, platform: Platform, citizen: str, key: str, accepted: dict[str, str]
-) -> None:
-    """One trip payment, retried with the same key until the service gives a definitive answer."""
-    body = {
-        "citizen_id": citizen,
-        "mode": "bus",
-        "place": {"name": "Geel Markt"},
-        "consumed_at": datetime.now(UTC).isoformat(),
-        "total_cents": 25,
-    }
-    url = platform.url("mobility-credit", f"/v1/providers/{platform.provider_id}/trips")
+Send = Callable[[httpx.AsyncClient, str], Awaitable[httpx.Response]]
+
+
+async def until_answered(client: httpx.AsyncClient, send: Send, key: str, accepted: dict[str, str]) -> None:
+    """One request, retried with the same key until the service gives a definitive answer."""
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
-            headers = {**platform.headers("geel.provider"), "Idempotency-Key": key}
-            response = await client.post(url, json=body, headers=headers, timeout=15)
+            response = await send(client, key)
         except httpx.TransportError:
             await asyncio.sleep(0.5)
             continue
@@ -173,23 +168,38 @@ async def pay(
         assert response.status_code in (200, 201), response.text
         accepted[key] = response.json()["id"]
         return
-    raise TimeoutError(f"payment {key} never got an answer")
+    raise TimeoutError(f"request {key} never got an answer")
 
 
-async def burst(platform: Platform, fault: Callable[[], None], after: int) -> dict[str, str]:
-    """BURST payments by CLIENTS concurrent clients; `fault` runs (in a thread) once `after` were accepted."""
-    citizen = await asyncio.to_thread(new_citizen, platform)
+def trip_payment(platform: Platform, citizen: str) -> Send:
+    url = platform.url("mobility-credit", f"/v1/providers/{platform.provider_id}/trips")
+
+    async def send(client: httpx.AsyncClient, key: str) -> httpx.Response:
+        body = {
+            "citizen_id": citizen,
+            "mode": "bus",
+            "place": {"name": "Geel Markt"},
+            "consumed_at": datetime.now(UTC).isoformat(),
+            "total_cents": 25,
+        }
+        headers = {**platform.headers("geel.provider"), "Idempotency-Key": key}
+        return await client.post(url, json=body, headers=headers, timeout=15)
+
+    return send
+
+
+async def burst(send: Send, fault: Callable[[], None], after: int) -> dict[str, str]:
+    """BURST requests by CLIENTS concurrent clients; `fault` runs (in a thread) once `after` were accepted."""
     accepted: dict[str, str] = {}
     keys = [f"fault-{uuid.uuid4()}" for _ in range(BURST)]
     queue: asyncio.Queue[str] = asyncio.Queue()
     for key in keys:
         queue.put_nowait(key)
-
     reached = asyncio.Event()
 
     async def client_loop(client: httpx.AsyncClient) -> None:
         while not queue.empty():
-            await pay(client, platform, citizen, queue.get_nowait(), accepted)
+            await until_answered(client, send, queue.get_nowait(), accepted)
             if len(accepted) >= after:
                 reached.set()
 
@@ -250,7 +260,8 @@ def check_after(
 def scenario(platform: Platform, name: str, fault: Callable[[], None]) -> None:
     before = (provider_trips(platform), campaign_issuances(platform))
     began = time.monotonic()
-    accepted = asyncio.run(burst(platform, fault, after=BURST // 3))
+    send = trip_payment(platform, new_citizen(platform))
+    accepted = asyncio.run(burst(send, fault, after=BURST // 3))
     checked = check_after(platform, before, accepted)
     print(f"\nfault injected: {name}; checked: {checked} ({time.monotonic() - began:.1f}s)")
 
@@ -293,3 +304,50 @@ def test_a_postgresql_restart_mid_burst_loses_and_doubles_nothing(platform: Plat
         cluster.start()
 
     scenario(platform, "PostgreSQL stopped and started", fault)
+
+
+def shop_order(platform: Platform, hub_id: str) -> Send:
+    """A shipper placing orders for today's deliveries, each under its own reference."""
+    url = platform.url("logistics", "/v1/orders")
+    today = datetime.now(BRUSSELS).replace(hour=8, minute=0, second=0, microsecond=0)
+
+    async def send(client: httpx.AsyncClient, reference: str) -> httpx.Response:
+        body = {
+            "reference": reference,
+            "recipient": {
+                "kind": "shop",
+                "name": "Boekhandel Hasselt",
+                "address": "Hoogstraat 1, 3500 Hasselt",
+                "location": {"lat": 50.9300, "lon": 5.3380},
+            },
+            "delivery_date": today.date().isoformat(),
+            "windows": [{"start": today.isoformat(), "end": (today + timedelta(hours=8)).isoformat()}],
+            "weight_kg": 4.0,
+            "volume_m3": 0.05,
+            "hub_id": hub_id,
+        }
+        return await client.post(url, json=body, headers=platform.headers("hasselt.shipper"), timeout=15)
+
+    return send
+
+
+def test_killing_logistics_mid_burst_places_every_order_once(platform: Platform) -> None:
+    operator = platform.headers("hasselt.operator")
+    hubs = httpx.get(platform.url("logistics", "/v1/hubs"), headers=operator, timeout=10).json()
+
+    def fault() -> None:
+        platform.kill("logistics")
+        platform.restart("logistics")
+
+    began = time.monotonic()
+    accepted = asyncio.run(burst(shop_order(platform, hubs[0]["id"]), fault, after=BURST // 3))
+    listed = httpx.get(
+        platform.url("logistics", "/v1/orders"), headers=platform.headers("hasselt.shipper"), timeout=30
+    ).json()
+    ours = [order for order in listed if order["reference"] in accepted]
+    assert sorted(order["id"] for order in ours) == sorted(accepted.values())
+    assert dead_letters(platform, "logistics") == []
+    print(
+        f"\nfault injected: kill -9 logistics, then restart it; checked: {len(accepted)} orders accepted, "
+        f"{len(ours)} orders stored, one per reference ({time.monotonic() - began:.1f}s)"
+    )
