@@ -173,15 +173,20 @@ async def until_answered(client: httpx.AsyncClient, send: Send, key: str, accept
 
 def trip_payment(platform: Platform, citizen: str) -> Send:
     url = platform.url("mobility-credit", f"/v1/providers/{platform.provider_id}/trips")
+    bodies: dict[str, dict[str, Any]] = {}
 
     async def send(client: httpx.AsyncClient, key: str) -> httpx.Response:
-        body = {
-            "citizen_id": citizen,
-            "mode": "bus",
-            "place": {"name": "Geel Markt"},
-            "consumed_at": datetime.now(UTC).isoformat(),
-            "total_cents": 25,
-        }
+        # A retry is the same request: same key, same body (a new body under the key is a 409).
+        body = bodies.setdefault(
+            key,
+            {
+                "citizen_id": citizen,
+                "mode": "bus",
+                "place": {"name": "Geel Markt"},
+                "consumed_at": datetime.now(UTC).isoformat(),
+                "total_cents": 25,
+            },
+        )
         headers = {**platform.headers("geel.provider"), "Idempotency-Key": key}
         return await client.post(url, json=body, headers=headers, timeout=15)
 
