@@ -25,11 +25,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import sqlalchemy as sa
 
 # bench/ledger.py would shadow the `ledger` library this service imports: keep this folder off the path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+from cityblocks.postgres import fresh_database, server_for_run  # noqa: E402
 from contracts.envelope import Envelope  # noqa: E402
 from contracts.probe import ProbeRecorded  # noqa: E402
 from incentives import demo, domain, store  # noqa: E402
@@ -42,44 +42,6 @@ GEEL = "13008"
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-@contextlib.asynccontextmanager
-async def postgres_server() -> AsyncIterator[str]:
-    """A libpq DSN: CITYBLOCKS_POSTGRES_DSN, else a cluster started for this run."""
-    external = os.environ.get("CITYBLOCKS_POSTGRES_DSN")
-    if external:
-        yield external
-        return
-    from cityblocks.postgres import PostgresCluster
-
-    data_dir = Path(tempfile.mkdtemp(prefix="cityblocks-bench-incentives-"))
-    cluster = PostgresCluster(data_dir=data_dir, durable=True)
-    await asyncio.to_thread(cluster.start)
-    try:
-        yield cluster.dsn
-    finally:
-        await asyncio.to_thread(cluster.stop)
-        shutil.rmtree(data_dir, ignore_errors=True)
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(dsn: str) -> AsyncIterator[str]:
-    name = f"bench_incentives_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    base = dsn.rsplit("/", 1)[0]
-    try:
-        yield f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
-    finally:
-        admin = await asyncpg.connect(dsn)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 TRIP = "be.cityblocks.mobility-credit.TripPaid.v1"
@@ -484,11 +446,17 @@ async def redemption_latency(
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix="cityblocks-bench-incentives-data-"))
     try:
-        async with postgres_server() as dsn, fresh_database(dsn) as database_url:
+        async with (
+            server_for_run("bench-incentives") as dsn,
+            fresh_database(dsn, "bench_incentives") as database_url,
+        ):
             engine = await rule_engine(database_url, data_dir, args, broad=False)
             redeemers, shops = engine.pop("redeemers"), engine.pop("shops")
             redeem = await redemption_latency(database_url, data_dir, redeemers, shops, args)
-        async with postgres_server() as dsn, fresh_database(dsn) as database_url:
+        async with (
+            server_for_run("bench-incentives") as dsn,
+            fresh_database(dsn, "bench_incentives") as database_url,
+        ):
             broad = await rule_engine(database_url, data_dir / "broad", args, broad=True)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import cProfile
 import io
 import json
-import os
 import pstats
 import random
-import shutil
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +21,7 @@ import sqlalchemy as sa
 
 # This script is named like the package it measures: keep its folder off the path so `ledger` is the library.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+from cityblocks.postgres import server_for_run  # noqa: E402
 from ledger import Account, AccountFlags, Ledger, ShardedAccount, Transfer, create_engine  # noqa: E402
 
 EUR = 978
@@ -34,25 +31,6 @@ DMNEC = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-@contextlib.asynccontextmanager
-async def postgres_server() -> AsyncIterator[str]:
-    """A libpq DSN of the server: CITYBLOCKS_POSTGRES_DSN, else a durable cluster started for this run."""
-    external = os.environ.get("CITYBLOCKS_POSTGRES_DSN")
-    if external:
-        yield external
-        return
-    from cityblocks.postgres import PostgresCluster
-
-    data_dir = Path(tempfile.mkdtemp(prefix="cityblocks-bench-ledger-"))
-    cluster = PostgresCluster(data_dir=data_dir, durable=True)
-    await asyncio.to_thread(cluster.start)
-    try:
-        yield cluster.dsn
-    finally:
-        await asyncio.to_thread(cluster.stop)
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 async def create_database(dsn: str) -> tuple[str, str]:
@@ -366,7 +344,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "pool_shards": args.shards,
         "journal_chains": args.chains,
     }
-    async with postgres_server() as dsn:
+    async with server_for_run("bench-ledger") as dsn:
         raw_dsn, url = await create_database(dsn)
         ledger = Ledger(create_engine(url, pool_size=args.workers + 2), chains=args.chains)
         log("setting up wallets")

@@ -26,10 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-
 # bench/ledger.py would shadow the `ledger` library this service imports: keep this folder off the path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+from cityblocks.postgres import fresh_database, server_for_run  # noqa: E402
 from mobility_credit import accounts  # noqa: E402
 from servicekit.devidp import DevIdentityProvider, demo_user  # noqa: E402
 
@@ -40,44 +39,6 @@ PREMIUM = accounts.derived_id("demo-scheme", HASSELT, "Autovrij premie")
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-@contextlib.asynccontextmanager
-async def postgres_server() -> AsyncIterator[str]:
-    """A libpq DSN: CITYBLOCKS_POSTGRES_DSN, else a durable cluster started for this run."""
-    external = os.environ.get("CITYBLOCKS_POSTGRES_DSN")
-    if external:
-        yield external
-        return
-    from cityblocks.postgres import PostgresCluster
-
-    data_dir = Path(tempfile.mkdtemp(prefix="cityblocks-bench-mobility-"))
-    cluster = PostgresCluster(data_dir=data_dir, durable=True)
-    await asyncio.to_thread(cluster.start)
-    try:
-        yield cluster.dsn
-    finally:
-        await asyncio.to_thread(cluster.stop)
-        shutil.rmtree(data_dir, ignore_errors=True)
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(dsn: str) -> AsyncIterator[str]:
-    name = f"bench_mobility_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    base = dsn.rsplit("/", 1)[0]
-    try:
-        yield f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
-    finally:
-        admin = await asyncpg.connect(dsn)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 def free_port() -> int:
@@ -384,8 +345,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     DevIdentityProvider(data_dir / "devidp", issuer="cityblocks-dev", audience="cityblocks")
     try:
         async with contextlib.AsyncExitStack() as stack:
-            dsn = await stack.enter_async_context(postgres_server())
-            url = await stack.enter_async_context(fresh_database(dsn))
+            dsn = await stack.enter_async_context(server_for_run("bench-mobility"))
+            url = await stack.enter_async_context(fresh_database(dsn, "bench_mobility"))
             # One single-worker server per instance, the client spreading its connections evenly: uvicorn's
             # own workers share one listening socket and keep-alive connections pile up on whichever
             # worker accepted first. The first instance creates the tables alone (start-ups race on DDL).

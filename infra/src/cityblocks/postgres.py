@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import pwd
 import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+import uuid
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
@@ -211,3 +214,42 @@ def _chown_tree(path: Path, owner: str) -> None:
         os.chown(root, entry.pw_uid, entry.pw_gid)
         for name in dirs + files:
             os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+
+
+@contextlib.asynccontextmanager
+async def server_for_run(prefix: str) -> AsyncIterator[str]:
+    """A libpq DSN for a benchmark run: `CITYBLOCKS_POSTGRES_DSN`, else a durable cluster for the run."""
+    external = os.environ.get("CITYBLOCKS_POSTGRES_DSN")
+    if external:
+        yield external
+        return
+    data_dir = Path(tempfile.mkdtemp(prefix=f"cityblocks-{prefix}-"))
+    cluster = PostgresCluster(data_dir=data_dir, durable=True)
+    await asyncio.to_thread(cluster.start)
+    try:
+        yield cluster.dsn
+    finally:
+        await asyncio.to_thread(cluster.stop)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(dsn: str, prefix: str) -> AsyncIterator[str]:
+    """A new empty database on the server of `dsn`, as a `postgresql+asyncpg://` URL; dropped afterwards."""
+    import asyncpg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base = dsn.rsplit("/", 1)[0]
+    try:
+        yield f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
+    finally:
+        admin = await asyncpg.connect(dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
