@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 # bench/ledger.py would shadow the `ledger` library this service imports: keep this folder off the path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+from cityblocks.loopback import Pool, wait_ready  # noqa: E402
 from cityblocks.postgres import fresh_database, server_for_run  # noqa: E402
 from contracts.envelope import Envelope  # noqa: E402
 from contracts.probe import ProbeRecorded  # noqa: E402
@@ -268,7 +269,7 @@ async def server(database_url: str, data_dir: Path, workers: int) -> AsyncIterat
     ]  # fmt: skip
     process = subprocess.Popen(command, env=env)  # noqa: ASYNC220 (started once, before measuring)
     try:
-        await wait_ready(port, process)
+        await wait_ready(port, lambda: process.poll() is None)
         yield port
     finally:
         process.terminate()
@@ -277,76 +278,6 @@ async def server(database_url: str, data_dir: Path, workers: int) -> AsyncIterat
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-async def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.perf_counter() + 60
-    while time.perf_counter() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the server exited during start-up")
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError, ValueError):
-            connection = await Connection.open(port)
-            status, _ = await connection.request("GET", "/ready")
-            connection.close()
-            if status == 200:
-                return
-        await asyncio.sleep(0.2)
-    raise RuntimeError("the server did not become ready")
-
-
-class Connection:
-    """A minimal HTTP/1.1 keep-alive client: far less CPU than a full client, which shares our 2 cores."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    @classmethod
-    async def open(cls, port: int) -> Connection:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        return cls(reader, writer)
-
-    async def request(
-        self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
-    ) -> tuple[int, bytes]:
-        lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
-        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
-        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        return int(head[9:12]), await self.reader.readexactly(length)
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-class Pool:
-    def __init__(self, connections: list[Connection]) -> None:
-        self.free: asyncio.Queue[Connection] = asyncio.Queue()
-        for connection in connections:
-            self.free.put_nowait(connection)
-        self.all = connections
-
-    @classmethod
-    async def open(cls, port: int, size: int) -> Pool:
-        return cls([await Connection.open(port) for _ in range(size)])
-
-    async def request(
-        self, method: str, path: str, headers: dict[str, str], body: bytes = b""
-    ) -> tuple[int, bytes]:
-        connection = await self.free.get()
-        try:
-            return await connection.request(method, path, headers, body)
-        finally:
-            self.free.put_nowait(connection)
-
-    def close(self) -> None:
-        for connection in self.all:
-            connection.close()
 
 
 async def open_loop(
@@ -411,7 +342,7 @@ async def redemption_latency(
     identity = DevIdentityProvider(data_dir / "devidp", issuer="cityblocks-dev", audience="cityblocks")
     merchant = {"Authorization": f"Bearer {identity.issue(demo_user('geel.merchant'), ttl_s=3600)}"}
     async with server(database_url, data_dir, args.workers) as port:
-        pool = await Pool.open(port, args.connections)
+        pool = await Pool.open([port], args.connections)
         try:
             redemptions = Redemptions(merchant, citizens, shops)
 

@@ -28,6 +28,7 @@ from typing import Any
 
 # bench/ledger.py would shadow the `ledger` library this service imports: keep this folder off the path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+from cityblocks.loopback import Pool, wait_ready  # noqa: E402
 from cityblocks.postgres import fresh_database, server_for_run  # noqa: E402
 from mobility_credit import accounts  # noqa: E402
 from servicekit.devidp import DevIdentityProvider, demo_user  # noqa: E402
@@ -68,7 +69,7 @@ async def server(database_url: str, data_dir: Path, workers: int) -> AsyncIterat
     ]  # fmt: skip
     process = await asyncio.create_subprocess_exec(*command, env=env)
     try:
-        await wait_ready(port, process)
+        await wait_ready(port, lambda: process.returncode is None)
         yield port
     finally:
         process.terminate()
@@ -77,77 +78,6 @@ async def server(database_url: str, data_dir: Path, workers: int) -> AsyncIterat
         except TimeoutError:
             process.kill()
             await process.wait()
-
-
-async def wait_ready(port: int, process: asyncio.subprocess.Process) -> None:
-    deadline = time.perf_counter() + 60
-    while time.perf_counter() < deadline:
-        if process.returncode is not None:
-            raise RuntimeError("the server exited during start-up")
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError, ValueError):
-            connection = await Connection.open(port)
-            status, _ = await connection.request("GET", "/ready")
-            connection.close()
-            if status == 200:
-                return
-        await asyncio.sleep(0.2)
-    raise RuntimeError("the server did not become ready")
-
-
-class Connection:
-    """A minimal HTTP/1.1 keep-alive client: far less CPU than a full client, which shares our 2 cores."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    @classmethod
-    async def open(cls, port: int) -> Connection:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        return cls(reader, writer)
-
-    async def request(
-        self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
-    ) -> tuple[int, bytes]:
-        lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
-        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
-        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        return status, await self.reader.readexactly(length)
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-class Pool:
-    def __init__(self, connections: list[Connection]) -> None:
-        self.free: asyncio.Queue[Connection] = asyncio.Queue()
-        for connection in connections:
-            self.free.put_nowait(connection)
-        self.all = connections
-
-    @classmethod
-    async def open(cls, ports: list[int], size: int) -> Pool:
-        return cls([await Connection.open(ports[i % len(ports)]) for i in range(size)])
-
-    async def request(
-        self, method: str, path: str, headers: dict[str, str], body: bytes = b""
-    ) -> tuple[int, bytes]:
-        connection = await self.free.get()
-        try:
-            return await connection.request(method, path, headers, body)
-        finally:
-            self.free.put_nowait(connection)
-
-    def close(self) -> None:
-        for connection in self.all:
-            connection.close()
 
 
 def bearer(identity: DevIdentityProvider, username: str) -> dict[str, str]:

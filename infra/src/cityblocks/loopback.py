@@ -1,0 +1,80 @@
+"""A lean HTTP/1.1 client for load tests on 127.0.0.1: keep-alive connections in a pool, little CPU."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+
+
+async def wait_ready(port: int, alive: Callable[[], bool]) -> None:
+    """Until the server on `port` answers `/ready` with 200 within a minute; fails once `alive()` is false."""
+    deadline = time.perf_counter() + 60
+    while time.perf_counter() < deadline:
+        if not alive():
+            raise RuntimeError("the server exited during start-up")
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError, ValueError):
+            connection = await Connection.open(port)
+            status, _ = await connection.request("GET", "/ready")
+            connection.close()
+            if status == 200:
+                return
+        await asyncio.sleep(0.2)
+    raise RuntimeError("the server did not become ready")
+
+
+class Connection:
+    """A minimal HTTP/1.1 keep-alive client: far less CPU than a full client, which shares our 2 cores."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def request(
+        self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
+    ) -> tuple[int, bytes]:
+        lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class Pool:
+    def __init__(self, connections: list[Connection]) -> None:
+        self.free: asyncio.Queue[Connection] = asyncio.Queue()
+        for connection in connections:
+            self.free.put_nowait(connection)
+        self.all = connections
+
+    @classmethod
+    async def open(cls, ports: list[int], size: int) -> Pool:
+        return cls([await Connection.open(ports[i % len(ports)]) for i in range(size)])
+
+    async def request(
+        self, method: str, path: str, headers: dict[str, str], body: bytes = b""
+    ) -> tuple[int, bytes]:
+        connection = await self.free.get()
+        try:
+            return await connection.request(method, path, headers, body)
+        finally:
+            self.free.put_nowait(connection)
+
+    def close(self) -> None:
+        for connection in self.all:
+            connection.close()
