@@ -25,7 +25,7 @@ PartyId = str
 """A citizen's pseudonymous id (the identity provider's opaque subject) or a merchant's id, as text."""
 
 
-class CampaignLaunched(Event, service=SERVICE, topic=CAMPAIGNS, key="campaign_id"):
+class CampaignLaunched(Event, service=SERVICE, topic=CAMPAIGNS, key="campaign_id", public=True):
     """A campaign started rewarding (OSLO `Stimulansaanbod`).
 
     OSLO mapping: `issuer_tenant` is `aanbieder`, `sponsor` is `sponsor`, `reward_kind` is `beloningtype`,
@@ -47,7 +47,7 @@ class CampaignLaunched(Event, service=SERVICE, topic=CAMPAIGNS, key="campaign_id
     launched_at: AwareDatetime
 
 
-class CampaignEnded(Event, service=SERVICE, topic=CAMPAIGNS, key="campaign_id"):
+class CampaignEnded(Event, service=SERVICE, topic=CAMPAIGNS, key="campaign_id", public=True):
     """A campaign stopped rewarding: ended by an admin, its period over, or its budget spent."""
 
     campaign_id: UUID

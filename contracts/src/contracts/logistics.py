@@ -158,6 +158,7 @@ class StopCompleted(Event, service=SERVICE, topic=ORDERS, key="order_id"):
     distance_m: int = Field(ge=0, description="length of the route the stop is on")
     proof: str | None = Field(default=None, max_length=500, description="signature or photo reference")
     completed_at: AwareDatetime
+    zones: list[str] = Field(default_factory=list, description="names of the access zones the stop lies in")
 
 
 class StopFailed(Event, service=SERVICE, topic=ORDERS, key="order_id"):
@@ -175,3 +176,4 @@ class StopFailed(Event, service=SERVICE, topic=ORDERS, key="order_id"):
     note: str = Field(default="", max_length=500)
     proof: str | None = Field(default=None, max_length=500)
     failed_at: AwareDatetime
+    zones: list[str] = Field(default_factory=list, description="names of the access zones the stop lies in")

@@ -98,6 +98,20 @@ class TraderRegistered(Event, service=SERVICE, topic=TRADERS, key="trader_id"):
     products: list[str] = Field(default_factory=list)
     specialisation: str | None = Field(default=None, max_length=100)
     registered_at: AwareDatetime
+    open_data: bool = Field(
+        default=False, description="the trader agreed to appear in open data (name, products, stalls)"
+    )
+
+
+class TraderProfileUpdated(Event, service=SERVICE, topic=TRADERS, key="trader_id"):
+    """A trader changed their profile: what they sell, and whether they appear in open data."""
+
+    trader_id: UUID
+    name: str = Field(max_length=200)
+    products: list[str] = Field(default_factory=list)
+    specialisation: str | None = Field(default=None, max_length=100)
+    open_data: bool = Field(description="the trader agrees to appear in open data (name, products, stalls)")
+    updated_at: AwareDatetime
 
 
 class SubscriptionGranted(Event, service=SERVICE, topic=SUBSCRIPTIONS, key="subscription_id"):
@@ -136,7 +150,7 @@ class SubscriptionEnded(Event, service=SERVICE, topic=SUBSCRIPTIONS, key="subscr
     ended_at: AwareDatetime
 
 
-class MarketDayScheduled(Event, service=SERVICE, topic=MARKET_DAYS, key="market_day_id"):
+class MarketDayScheduled(Event, service=SERVICE, topic=MARKET_DAYS, key="market_day_id", public=True):
     """A market will be held on a day (OSLO `Gebeurtenis` with its `Tijdschema`)."""
 
     market_day_id: UUID
@@ -152,7 +166,7 @@ class MarketDayScheduled(Event, service=SERVICE, topic=MARKET_DAYS, key="market_
     scheduled_at: AwareDatetime
 
 
-class MarketDayCancelled(Event, service=SERVICE, topic=MARKET_DAYS, key="market_day_id"):
+class MarketDayCancelled(Event, service=SERVICE, topic=MARKET_DAYS, key="market_day_id", public=True):
     """A scheduled market day will not be held (a closure)."""
 
     market_day_id: UUID

@@ -12,10 +12,14 @@ from pathlib import Path
 from contracts.asyncapi import build_document, to_yaml
 from contracts.base import Event
 from contracts.compat import NEW_VERSION_HINT, Schema, compare_catalogue
+from contracts.jsonld import SERVICES as JSONLD_SERVICES
+from contracts.jsonld import context_for
+from contracts.registry import catalogue
 from contracts.schemas import RELEASED_DIR, all_schemas, render
 
 ASYNCAPI_FILE = "asyncapi.yaml"
 SCHEMAS_DIR = "schemas"
+JSONLD_DIR = "jsonld"
 ASYNCAPI_HEADER = "Generated from the contract events by `python -m contracts.tools generate`; do not edit."
 _DIFF_LINES = 40
 
@@ -23,7 +27,8 @@ DESCRIPTION = """\
 Keep the generated contract artefacts in step with the event models in contracts/src/contracts/.
 
   generate  write contracts/schemas/<service>/<Event>.v<N>.json (closed JSON Schema, draft 2020-12) for every
-            event type in the catalogue, the envelope schema and contracts/asyncapi.yaml; remove stale files.
+            event type in the catalogue, the envelope schema, contracts/asyncapi.yaml and the JSON-LD
+            context of every service (contracts/jsonld/<service>.jsonld); remove stale files.
   check     regenerate in memory and fail when a committed file is missing, stale or different (run generate),
             or when a schema breaks its released snapshot in contracts/schemas/released/ (only optional
             additions and documentation may change within a version; anything else needs a new vN type).
@@ -42,6 +47,12 @@ def generated_files(events: Iterable[type[Event]] | None = None) -> dict[str, st
     event_list = None if events is None else list(events)
     files = {f"{SCHEMAS_DIR}/{path}": render(schema) for path, schema in all_schemas(event_list).items()}
     files[ASYNCAPI_FILE] = to_yaml(build_document(event_list), header=ASYNCAPI_HEADER)
+    chosen = event_list if event_list is not None else list(catalogue().values())
+    present = {event.event_service for event in chosen}
+    for service in JSONLD_SERVICES:
+        if service in present:
+            context = context_for(service, event_list)
+            files[f"{JSONLD_DIR}/{service}.jsonld"] = json.dumps(context, indent=2, ensure_ascii=False) + "\n"
     return files
 
 
@@ -54,6 +65,8 @@ def committed_files(root: Path) -> dict[str, str]:
             relative = path.relative_to(root).as_posix()
             if not relative.startswith(f"{SCHEMAS_DIR}/{RELEASED_DIR}/"):
                 found[relative] = path.read_text(encoding="utf-8")
+    for path in sorted((root / JSONLD_DIR).glob("*.jsonld")):
+        found[path.relative_to(root).as_posix()] = path.read_text(encoding="utf-8")
     asyncapi = root / ASYNCAPI_FILE
     if asyncapi.is_file():
         found[ASYNCAPI_FILE] = asyncapi.read_text(encoding="utf-8")
