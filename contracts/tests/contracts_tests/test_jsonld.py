@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pyld import jsonld  # type: ignore[import-untyped]
+from pyld import jsonld
 
 from contracts import jsonld as contexts
 from contracts.base import Event
