@@ -102,3 +102,17 @@ async def test_a_trader_without_a_profile_is_told_to_register(api: Any) -> None:
 async def test_a_citizen_cannot_use_trader_pages(api: Any) -> None:
     response = await api.client.get("/v1/me", headers=api.as_("hasselt.citizen"))
     assert response.status_code == 403
+
+
+async def test_a_trader_decides_whether_to_appear_in_open_data(api: Any) -> None:
+    profile = await api.profile("hasselt.trader")
+    assert profile["open_data"] is False  # off until the trader says so
+    registered = await api.events("TraderRegistered")
+    assert registered[-1]["open_data"] is False
+
+    body = {k: profile[k] for k in ("kbo_number", "name", "products", "specialisation")} | {"open_data": True}
+    response = await api.client.put("/v1/me", json=body, headers=api.as_("hasselt.trader"))
+    assert response.status_code == 200 and response.json()["open_data"] is True
+    (updated,) = await api.events("TraderProfileUpdated")
+    assert updated["trader_id"] == profile["id"] and updated["open_data"] is True
+    assert updated["products"] == profile["products"]

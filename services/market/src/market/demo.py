@@ -236,6 +236,8 @@ def demo_traders(tenant: str, count: int, first_serial: int, linked: dict[int, s
                 "food_registration": f"FAVV-{first_serial + i:06d}" if category in FOOD else None,
                 "staff": [],
                 "registered_at": datetime(2020, 1, 1, tzinfo=UTC) + timedelta(days=i * 5),
+                # Most traders agree to appear in the open market data; some do not, and stay out of it.
+                "open_data": i % 7 != 3,
             }
         )
     return rows
@@ -329,6 +331,7 @@ async def _seed_traders(uow_factory: UnitOfWorkFactory, rows: list[dict[str, Any
                     products=row["products"],
                     specialisation=row["specialisation"],
                     registered_at=row["registered_at"],
+                    open_data=row["open_data"],
                 ),
                 tenant=row["tenant"],
                 subject=str(row["id"]),

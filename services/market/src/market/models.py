@@ -123,6 +123,10 @@ class TraderIn(_In):
     insurance_valid_until: date | None = None
     food_registration: str | None = Field(default=None, max_length=100)
     staff: list[str] = Field(default_factory=list, max_length=20)
+    open_data: bool = Field(
+        default=False,
+        description="agree that the name, products and stalls of this trader appear in the city's open data",
+    )
 
 
 class TraderOut(BaseModel):
@@ -134,6 +138,7 @@ class TraderOut(BaseModel):
     insurance_valid_until: date | None
     food_registration: str | None
     staff: list[str]
+    open_data: bool
     registered_at: datetime
 
 

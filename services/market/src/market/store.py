@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
 )
 
 from market import domain
@@ -67,6 +68,8 @@ traders = Table(
     Column("food_registration", String(100), nullable=True),
     Column("staff", JSON, nullable=False),
     Column("registered_at", UtcDateTime, nullable=False),
+    # The trader agreed to appear in open data (name, products, stalls); off until they say so.
+    Column("open_data", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("tenant", "kbo_number", name="uq_traders_tenant_kbo"),
     UniqueConstraint("tenant", "user_subject", name="uq_traders_tenant_user"),
 )

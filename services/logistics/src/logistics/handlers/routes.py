@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import logistics
 from eventbus import UnitOfWorkFactory
-from logistics import records, store
+from logistics import domain, records, store
 from logistics.handlers.errors import Conflict, NotFound
 from logistics.handlers.orders import is_staff
 from logistics.handlers.planning import load_run, route_stops
@@ -194,8 +194,9 @@ async def _record_outcome(
             .one()
         )
         await _update_order(uow.session, stop, failure, at)
+        zones = await _zones_of(uow.session, route["tenant"], order)
         uow.emit(
-            _stop_event(route, stop, order, body, failure, at),
+            _stop_event(route, stop, order, body, failure, at, zones),
             tenant=route["tenant"],
             subject=str(stop["order_id"]),
         )
@@ -219,6 +220,16 @@ async def _update_order(session: AsyncSession, stop: Row, failure: StopFailedIn 
     )
 
 
+async def _zones_of(session: AsyncSession, tenant: str, order: Row) -> list[str]:
+    """Names of the tenant's access zones the order's place lies in (for statistics per zone)."""
+    if order["lat"] is None or order["lon"] is None:
+        return []
+    place = domain.GeoPoint(order["lat"], order["lon"])
+    table = store.zones
+    rows = (await session.execute(select(table.c.name, table.c.geometry).where(table.c.tenant == tenant))).all()
+    return sorted(name for name, geometry in rows if domain.area_from_geojson(geometry, "geometry").contains(place))
+
+
 def _stop_event(
     route: Row,
     stop: Row,
@@ -226,6 +237,7 @@ def _stop_event(
     body: StopDoneIn | StopFailedIn,
     failure: StopFailedIn | None,
     at: datetime,
+    zones: list[str],
 ) -> logistics.StopCompleted | logistics.StopFailed:
     common = {
         "order_id": stop["order_id"],
@@ -237,6 +249,7 @@ def _stop_event(
         "shipper_id": order["shipper_id"],
         "recipient": logistics.Recipient.model_validate(order["recipient"]),
         "proof": body.proof,
+        "zones": zones,
     }
     if failure is not None:
         return logistics.StopFailed(**common, reason=failure.reason, note=failure.note, failed_at=at)

@@ -34,6 +34,7 @@ def trader_out(row: Any) -> models.TraderOut:
         insurance_valid_until=row.insurance_valid_until,
         food_registration=row.food_registration,
         staff=row.staff,
+        open_data=row.open_data,
         registered_at=row.registered_at,
     )
 
@@ -83,6 +84,7 @@ async def register_trader(
                 products=body.products,
                 specialisation=body.specialisation,
                 registered_at=now,
+                open_data=body.open_data,
             ),
             tenant=principal.tenant,
             subject=str(new_id),
@@ -107,6 +109,18 @@ async def update_own_profile(
                 update(store.traders)
                 .where(store.traders.c.id == row.id)
                 .values(**body.model_dump(exclude={"kbo_number"}))
+            )
+            uow.emit(
+                contract.TraderProfileUpdated(
+                    trader_id=row.id,
+                    name=body.name,
+                    products=body.products,
+                    specialisation=body.specialisation,
+                    open_data=body.open_data,
+                    updated_at=utc_now(),
+                ),
+                tenant=principal.tenant,
+                subject=str(row.id),
             )
             return trader_out(await load_trader(uow.session, principal, row.id))
     return await register_trader(uow_factory, principal, body, user_subject=subject)
