@@ -40,4 +40,5 @@ SERVICES: tuple[ServiceEntry, ...] = (
     ServiceEntry("mobility-credit", "mobility_credit.app", "MOBILITY_CREDIT_", 8103),
     ServiceEntry("incentives", "incentives.app", "INCENTIVES_", 8104),
     ServiceEntry("console", "console.app", "CONSOLE_", 8105),
+    ServiceEntry("opendata", "opendata.app", "OPENDATA_", 8106),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+from logistics.domain import GeoPoint, area_from_geojson
 from servicekit.devidp import demo_user_id
 
 OPERATOR = "hasselt.operator"
@@ -75,18 +76,15 @@ async def test_a_driver_completes_a_stop_and_stop_completed_carries_the_vehicle_
     assert event["driver_id"] == demo_user_id("hasselt.driver")
     assert event["recipient"]["kind"] == "shop" and event["recipient"]["name"].startswith("Winkel")
     inside = (await api.ok("GET", f"/orders/{stop['order_id']}", OPERATOR))["recipient"]
-    assert _in_ring(inside) and event["zones"] == ["Binnen de Groene Boulevard"]  # for statistics per zone
+    ring = (await api.ok("GET", "/zones", OPERATOR))["features"][0]["geometry"]
+    assert _inside(ring, inside) and event["zones"] == ["Binnen de Groene Boulevard"]  # for statistics per zone
     assert len(await api.events("RouteDispatched")) == len(
         await api.ok("GET", f"/planning-runs/{run_id}/routes", OPERATOR)
     )
 
 
-def _in_ring(location: dict[str, float]) -> bool:
-    from logistics.domain import GeoPoint, area_from_geojson
-
-    from .conftest import HASSELT_RING
-
-    return area_from_geojson(HASSELT_RING, "ring").contains(GeoPoint(location["lat"], location["lon"]))
+def _inside(geometry: dict[str, Any], location: dict[str, float]) -> bool:
+    return area_from_geojson(geometry, "zone").contains(GeoPoint(location["lat"], location["lon"]))
 
 
 async def test_a_failed_stop_is_recorded_with_its_reason(api: Any, bodies: SimpleNamespace) -> None:
