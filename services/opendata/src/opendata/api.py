@@ -43,7 +43,9 @@ OpenDataSettings = Annotated[Settings, Depends(_settings)]
 def base_url(request: Request, settings: Settings) -> str:
     if settings.public_base_url:
         return settings.public_base_url.rstrip("/")
-    return str(request.base_url).rstrip("/")
+    # Mounted under a prefix (the embedded platform's /opendata), the prefix is the scope's root path.
+    root = str(request.scope.get("root_path", "")).rstrip("/")
+    return f"{request.url.scheme}://{request.url.netloc}{root}"
 
 
 def municipality(settings: Settings, tenant: str) -> str:
