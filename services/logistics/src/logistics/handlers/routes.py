@@ -226,8 +226,11 @@ async def _zones_of(session: AsyncSession, tenant: str, order: Row) -> list[str]
         return []
     place = domain.GeoPoint(order["lat"], order["lon"])
     table = store.zones
-    rows = (await session.execute(select(table.c.name, table.c.geometry).where(table.c.tenant == tenant))).all()
-    return sorted(name for name, geometry in rows if domain.area_from_geojson(geometry, "geometry").contains(place))
+    query = select(table.c.name, table.c.geometry).where(table.c.tenant == tenant)
+    rows = (await session.execute(query)).all()
+    return sorted(
+        name for name, geometry in rows if domain.area_from_geojson(geometry, "geometry").contains(place)
+    )
 
 
 def _stop_event(
