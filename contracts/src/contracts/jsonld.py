@@ -296,7 +296,250 @@ LOCAL: dict[str, set[str]] = {
     "platform": {"actor_name", "method", "path", "request_id", "roles", "route"},
 }
 
+# API field names (the services' OpenAPI schemas) shared by every service: ids, problems, dead letters.
+API_COMMON: dict[str, str] = {
+    "created_at": "dcterms:created",
+    "date": "dcterms:date",
+    "description": "dcterms:description",
+    "end": "time:hasEnd",
+    "ends": "time:hasEnd",
+    "geometry": "locn:geometry",
+    "id": "dcterms:identifier",
+    "kbo": "adms:identifier",
+    "location": "locn:location",
+    "month": "dcterms:temporal",
+    "start": "time:hasBeginning",
+    "starts": "time:hasBeginning",
+    "status": "adms:status",
+    "type": "dcterms:type",
+}
+API_COMMON_LOCAL: set[str] = {
+    "applied",
+    "attempts",
+    "checks",
+    "consumer",
+    "ctx",
+    "detail",
+    "envelope",
+    "error",
+    "event_id",
+    "input",
+    "loc",
+    "msg",
+    "replayed_at",
+    "service",
+    "tenant",
+    "topic",
+}
+# API field names of each service with a published term.
+API_TERMS: dict[str, dict[str, str]] = {
+    "market": {"insurance_valid_until": "cb:insuranceValidUntil"},
+    "mobility-credit": {
+        "valid_until": "mobudget:Mobiliteitsbudget.vervaldatum",
+        "modes": "mobudget:Mobiliteitsdienst.type",
+    },
+    "incentives": {
+        "merchant_name": "regorg:legalName",
+        "condition": "incentive:Stimulansaanbod.criteriumvereiste",
+    },
+    "logistics": {"gross_weight_kg": "mobiliteit:Resource.maximaalToegelatenMassa"},
+}
+# API field names of each service with no published term: the project namespace.
+API_LOCAL: dict[str, set[str]] = {
+    "market": {
+        "allocated",
+        "already_checked_in",
+        "announced_on",
+        "arrived_at",
+        "assigned",
+        "assigned_days",
+        "assignment_id",
+        "closes",
+        "closures",
+        "days",
+        "electricity_cents",
+        "expires_at",
+        "final",
+        "food_registration",
+        "issued_at",
+        "length_m",
+        "max_stalls_per_trader",
+        "no_show_days",
+        "no_shows",
+        "obstacles_after",
+        "on",
+        "opens",
+        "per_metre_cents",
+        "per_stall_cents",
+        "plan",
+        "png_path",
+        "position",
+        "pre_registration_order",
+        "preference_score",
+        "present",
+        "present_days",
+        "priority_group",
+        "quotas",
+        "registered_on",
+        "regulation",
+        "release_time",
+        "released",
+        "rows",
+        "seconds",
+        "setup_ends",
+        "setup_starts",
+        "staff",
+        "stall_count",
+        "stalls_given",
+        "svg_path",
+        "tariff",
+        "time_limit_s",
+        "timezone",
+        "token",
+        "traders",
+        "walk_ins",
+        "wants_move",
+        "weekdays",
+    },
+    "logistics": {
+        "active",
+        "at",
+        "broken_down",
+        "capacity_kg",
+        "capacity_m3",
+        "code",
+        "cold_chain",
+        "cost_per_hour_cents",
+        "cost_per_km_cents",
+        "dispatched",
+        "drivers",
+        "end_hub_id",
+        "features",
+        "finished_at",
+        "load_kg",
+        "load_m3",
+        "max_weight_kg",
+        "objective",
+        "opening_hours",
+        "outcome_at",
+        "progress",
+        "properties",
+        "refrigerated",
+        "rules",
+        "run_id",
+        "seq",
+        "service_s",
+        "service_start",
+        "shift",
+        "speed_kmh",
+        "start_hub_id",
+        "start_load_kg",
+        "start_load_m3",
+        "started_at",
+        "status_reason",
+        "summary",
+        "supplier",
+        "time_limit_s",
+        "unassigned",
+        "vehicle_code",
+    },
+    "mobility-credit": {
+        "advantage",
+        "advantages",
+        "area",
+        "at",
+        "available_cents",
+        "balanced",
+        "bic",
+        "caps",
+        "citizens_available_cents",
+        "citizens_held_cents",
+        "closing_cents",
+        "definition",
+        "end_to_end_id",
+        "estimated_total_cents",
+        "execution_date",
+        "expired_cents",
+        "expired_grants",
+        "expired_holds",
+        "expires_in_s",
+        "expiry_months",
+        "granted_cents",
+        "grants",
+        "held_cents",
+        "iban",
+        "items",
+        "kind",
+        "max_per_trip_cents",
+        "message_id",
+        "on",
+        "opening_cents",
+        "operator",
+        "owed_to_providers_cents",
+        "paid_out_cents",
+        "percent",
+        "period",
+        "period_months",
+        "place_names",
+        "providers",
+        "radius_m",
+        "refunded_cents",
+        "rule",
+        "rules",
+        "run_id",
+        "schemes",
+        "settlements",
+        "spent_cents",
+        "transactions",
+        "trip",
+        "weekdays",
+    },
+    "incentives": {
+        "approve",
+        "at",
+        "audience_tenants",
+        "balance",
+        "balance_after",
+        "base_field",
+        "batch_id",
+        "beneficiary_field",
+        "budget_left",
+        "code",
+        "coin_name",
+        "coin_type_ids",
+        "euro_cents",
+        "expired",
+        "iban",
+        "issuances",
+        "issued",
+        "kind",
+        "limit_coins",
+        "limit_window",
+        "max_amount",
+        "member_tenants",
+        "owner_subject",
+        "payload",
+        "percent_bps",
+        "place",
+        "qr",
+        "rate_cents",
+        "rate_coins",
+        "redeemed",
+        "refunded",
+        "reward_coins",
+        "rules",
+        "scope",
+        "statements",
+        "to_merchant_id",
+        "trigger",
+        "wallet_balance_after",
+        "wallets",
+    },
+}
+
 SERVICES: tuple[str, ...] = tuple(TERMS)
+# Services whose API has a context though they publish no events of their own.
+API_SERVICES: tuple[str, ...] = (*SERVICES, "console", "opendata")
 
 
 class UnmappedField(LookupError):
@@ -371,20 +614,33 @@ def term_iri(service: str, field: str) -> str:
         return f"cb:{_camel(field)}"
     if field in COMMON:
         return COMMON[field]
+    if field in API_TERMS.get(service, {}):
+        return API_TERMS[service][field]
+    if field in API_COMMON:
+        return API_COMMON[field]
+    if field in API_LOCAL.get(service, set()) or field in API_COMMON_LOCAL:
+        return f"cb:{_camel(field)}"
     raise UnmappedField(f"{service}: field {field!r} has no term; add it to contracts.jsonld TERMS or LOCAL")
 
 
-def context_for(service: str, events: Iterable[type[Event]] | None = None, **extra: Any) -> dict[str, Any]:
-    """The JSON-LD context document of `service`: prefixes, one term per event type and per field.
+def api_fields(service: str) -> set[str]:
+    """The API field names of `service` with a decided term (beyond its event fields)."""
+    return (
+        set(API_TERMS.get(service, {})) | API_LOCAL.get(service, set()) | set(API_COMMON) | API_COMMON_LOCAL
+    )
 
-    `extra` adds terms (field name -> compact IRI or term definition), e.g. for API fields of an export.
+
+def context_for(service: str, events: Iterable[type[Event]] | None = None, **extra: Any) -> dict[str, Any]:
+    """The JSON-LD context of `service`: prefixes, one term per event type, event field and API field.
+
+    `extra` adds terms (field name -> compact IRI or term definition).
     """
     from contracts.registry import catalogue
 
     chosen = list(events) if events is not None else list(catalogue().values())
     chosen = [event for event in chosen if event.event_service == service]
-    if not chosen and not extra:
-        raise KeyError(f"no events of service {service!r}")
+    if not chosen and service not in API_SERVICES:
+        raise KeyError(f"no events or API of service {service!r}")
     types_seen: dict[str, set[str | None]] = {}
     for event in chosen:
         for name, annotation in _fields(event, set()):
@@ -397,6 +653,8 @@ def context_for(service: str, events: Iterable[type[Event]] | None = None, **ext
         value_types = types_seen[name]
         value_type = next(iter(value_types)) if len(value_types) == 1 else None
         context[name] = {"@id": iri, "@type": value_type} if value_type else iri
+    for name in sorted(api_fields(service) - set(types_seen)):
+        context[name] = term_iri(service, name)
     for name, definition in extra.items():
         context[name] = definition
     return {"@context": context}

@@ -75,9 +75,9 @@ TURTLE_DOC: dict[int | str, dict[str, Any]] = {200: {"content": {JSONLD: {}, "te
 
 @router.get("/public/contexts/{service}.jsonld", tags=["public"], response_class=Response, responses=LINKED)
 async def context(service: str, request: Request) -> Response:
-    """The JSON-LD context of a service's events: every field mapped to an OSLO or project term."""
-    if service not in jsonld.SERVICES:
-        raise Problem(404, f"no context for {service!r}; there are {', '.join(jsonld.SERVICES)}")
+    """The JSON-LD context of a service's events and API: every field mapped to an OSLO or project term."""
+    if service not in jsonld.API_SERVICES:
+        raise Problem(404, f"no context for {service!r}; there are {', '.join(jsonld.API_SERVICES)}")
     return _document(jsonld.context_for(service), JSONLD, "public, max-age=3600", request)
 
 
