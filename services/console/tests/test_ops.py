@@ -143,6 +143,26 @@ async def test_events_of_the_municipality_reach_the_feed_and_other_municipalitie
     assert geel == []
 
 
+async def test_staff_watch_only_their_own_services_events_and_drivers_no_feed_at_all(
+    client: httpx.AsyncClient, log_in: LogIn, bearer: Bearer
+) -> None:
+    await client.post("/producer/v1/records/trip-1/1", headers=await bearer("hasselt.city_admin"))
+    await log_in("hasselt.city_admin")
+    await eventually(client, "/console/feed/recent", lambda found: len(probes(found)) == 1)
+
+    await log_in("hasselt.operator")
+    operator = await client.get("/console/feed/recent")
+    other_service = await client.get("/console/feed/recent?service=producer")
+    await log_in("hasselt.driver")
+    driver = await client.get("/console/feed/recent")
+    stream = await client.get("/console/feed/stream")
+
+    assert operator.status_code == 200 and probes(operator.json()) == []
+    assert other_service.status_code == 403
+    assert driver.status_code == 403
+    assert stream.status_code == 403
+
+
 def probes(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # Admins' changing requests are recorded as audit events too; these tests follow the probe's.
     return [event for event in events if event["name"] == "ProbeRecorded"]
