@@ -158,8 +158,8 @@ async def mobility_story(story: Story) -> None:
             admin,
             json={"citizen_id": citizen.user.subject},
         )
-        operated = await story.call("GET", "/mobility-credit/v1/providers", provider.headers)
-        operated = next(p for p in operated if "bus" in p["modes"])
+        providers = await story.call("GET", "/mobility-credit/v1/providers", provider.headers)
+        operated = next(p for p in providers if "bus" in p["modes"])
         provider.own("provider_id", operated["id"])
         trip = {
             "citizen_id": citizen.user.subject,

@@ -488,6 +488,11 @@ async def test_no_owner_reads_or_changes_what_another_owner_of_the_same_role_own
     app, client = platform
     declared, ownership = declared_matrix(), declared_ownership()
     walk = OwnershipWalk(client, await shared_ids(client, app, owners))
+    for role, (first, second) in owners.items():
+        if first.ids() & second.ids():
+            walk.problems.append(
+                f"{role}: both owners were given the same resource: {first.ids() & second.ids()}"
+            )
     walked: set[tuple[str, str, str]] = set()
     routes = [r for m in app.state.services for r in service_routes(m.name, m.app.openapi())]
     for route in sorted(routes, key=lambda r: r.method != "get"):  # look before anything changes
