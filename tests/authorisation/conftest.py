@@ -226,6 +226,11 @@ async def incentives_story(story: Story) -> None:
             json={"campaign_id": school, "evidence": "fietspas"},
         )
         citizen.own("claim_id", claim["id"])
+        # A second code the citizen shows at the till, for the walk to redeem.
+        shown = await story.call(
+            "POST", "/incentives/v1/wallet/qr", citizen.headers, json={"coin_type_id": kempen}
+        )
+        merchant.own("qr", shown["payload"])
     period = {"period_start": TODAY.isoformat(), "period_end": TODAY.isoformat()}
     batch = await story.call("POST", "/incentives/v1/settlements", admin, json=period)
     for merchant in story.owners[Role.MERCHANT]:

@@ -402,8 +402,9 @@ class OwnershipWalk:
             )
 
     async def named(self, where: str, route: Route, cell: Ownership, pair: Pair) -> None:
-        """Another owner naming my resource gets the declared refusal; I do not (the id is really mine)."""
-        owned = [p["name"] for p in route.parameters if p.get("in") == "path" and p["name"] in pair[0].owned]
+        """Another owner naming my resource (in the path or the body) gets the declared refusal; I do not."""
+        named = dict.fromkeys(PLACEHOLDER.findall(route.template + json.dumps(cell.body)))
+        owned = [name for name in named if name in pair[0].owned]
         if not owned:
             self.problems.append(f"{where}: the owners own nothing this route names: extend the story")
             return
