@@ -12,27 +12,34 @@ role: each must answer 403 or 404.
 
 Every route that is not public refuses with 401 a missing token and tokens that are expired, signed by
 another key, for another audience, or without a tenant. No call may answer 5xx. A route without a row fails
-the walk, and so does a row whose route no longer exists. Ownership of single resources (my application, my
-route) is proven by each service's own tests with two users of the same municipality.
+the walk, and so does a row whose route no longer exists.
+
+A third walk checks ownership within one municipality: `ownership.yaml` declares, for every route and party
+role the matrix lets in, whether the route is shared, scoped to the caller's own data, a command on the
+caller's own things, or names an owned resource that another owner of the role is refused (403 or 404). Two
+owners of every party role in Geel, each with resources of their own (conftest.py), walk every declared
+cell both ways, also with one's own parent resource and the other's child (my provider, your hold). A route
+and role without a declaration fails the walk.
 
 `CITYBLOCKS_MATRIX_DRAFT=1` prints draft rows, observed from the code, for undeclared routes: review them.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import yaml
 
-from cityblocks.embedded import build_platform
+from incentives.demo import KEMPEN_COIN
 from servicekit.auth import Role
 from servicekit.devidp import DevIdentityProvider, demo_user
 from servicekit.settings import ServiceSettings
@@ -130,15 +137,6 @@ class Callers:
         }
 
 
-@pytest.fixture
-async def platform(tmp_path: Path) -> Any:
-    app = build_platform(tmp_path)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://platform") as client:
-            yield app, client
-
-
 async def call(client: httpx.AsyncClient, route: Route, token: str | None) -> int:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     body: dict[str, Any] | None = {} if route.method in ("post", "put", "patch") else None
@@ -218,7 +216,7 @@ async def test_every_route_answers_every_caller_as_the_matrix_declares(platform:
 
 
 # The caller's own data under a shared catalogue id (a regional coin's history in my wallet): scoped by owner,
-# proven by the services' own tests, not a municipality's resource.
+# proven by the ownership walk, not a municipality's resource.
 OWN_DATA = ("/v1/me/", "/v1/wallet/")
 UUID_TEXT = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -296,3 +294,235 @@ async def test_no_municipality_reads_another_municipalitys_resources(platform: A
     print(f"tenant isolation: {checked} Geel resources read by Hasselt callers")
     assert not problems, "\n".join(problems)
     assert checked >= 10
+
+
+OWNERSHIP = Path(__file__).with_name("ownership.yaml")
+# Two owners of a role in Geel (conftest.Owner: user, headers, owned ids by path parameter, ids()).
+Pair = tuple[Any, Any]
+Owners = dict[str, Pair]
+REFUSED = {403, 404}
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# Values for path parameters that name no resource (a month), by the name `ownership.yaml` gives them.
+VALUES = {"this-month": date.today().strftime("%Y-%m"), "kempen-coin": str(KEMPEN_COIN)}
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """One cell of `ownership.yaml`: how a route treats two owners of one role in one municipality."""
+
+    kind: str  # shared | scoped | creates | 403 | 404
+    path: Mapping[str, str]
+    body: Any
+
+    @classmethod
+    def parse(cls, declared: Any) -> Ownership:
+        if isinstance(declared, dict):
+            kind = str(declared["kind"])
+            return cls(kind, declared.get("path", {}), declared.get("body", {}))
+        return cls(str(declared), {}, {})
+
+
+def declared_ownership() -> dict[str, dict[str, Any]]:
+    loaded = yaml.safe_load(OWNERSHIP.read_text()) or {}
+    return {service: dict(rows or {}) for service, rows in loaded.items()}
+
+
+def ownership_cell(rows: Mapping[str, Any], route: Route, role: str) -> Ownership | None:
+    """`METHOD /path: kind` holds for every party role of the route; a mapping names it per role."""
+    declared = rows.get(route.key)
+    if isinstance(declared, dict) and "kind" not in declared:
+        declared = declared.get(role)
+    return None if declared is None else Ownership.parse(declared)
+
+
+def ids_in(node: Any) -> set[str]:
+    if isinstance(node, list):
+        return set().union(*(ids_in(item) for item in node))
+    if isinstance(node, dict):
+        return set().union(*(ids_in(value) for value in node.values()))
+    return {node} if isinstance(node, str) and UUID_TEXT.match(node) else set()
+
+
+@dataclass
+class OwnershipWalk:
+    client: httpx.AsyncClient
+    shared: dict[str, set[str]]
+    problems: list[str] = field(default_factory=list)
+    exercised: set[str] = field(default_factory=set)
+    calls: int = 0
+
+    async def call(self, route: Route, cell: Ownership, caller: Any, of: Any, *, mixed: str = "") -> Any:
+        """Call `route` as `caller` naming `of`'s resources (`mixed`: only that parameter names `of`'s);
+        `{parameter}` in the declared body is filled in the same way. None: nothing to name."""
+
+        def value(parameter: str) -> str | None:
+            owner = of if not mixed or parameter == mixed else caller
+            if parameter in owner.owned:
+                return str(sorted(owner.owned[parameter])[0])
+            if parameter in cell.path:
+                return VALUES.get(cell.path[parameter], cell.path[parameter])
+            shared = candidates(parameter, self.shared)
+            return shared[0] if shared else None
+
+        filled: dict[str, str | None] = {}
+        for name in PLACEHOLDER.findall(route.template + json.dumps(cell.body)):
+            filled[name] = value(name)
+        if None in filled.values():
+            return None
+        path, body = route.template, json.dumps(cell.body)
+        for name, found in filled.items():
+            path, body = (
+                path.replace("{" + name + "}", str(found)),
+                body.replace("{" + name + "}", str(found)),
+            )
+        content = body if route.method in ("post", "put", "patch") else None
+        headers = {**caller.headers, "Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"}
+        self.calls += 1
+        return await self.client.request(
+            route.method.upper(), f"/{route.service}{path}", headers=headers, content=content
+        )
+
+    async def walk(self, route: Route, role: str, cell: Ownership, pair: Pair) -> None:
+        where = f"{route.service} {route.key} as {role}"
+        calls = self.calls
+        await self.walk_cell(where, route, cell, pair)
+        if self.calls > calls:
+            self.exercised.add(where)
+
+    async def walk_cell(self, where: str, route: Route, cell: Ownership, pair: Pair) -> None:
+        if cell.kind in ("403", "404"):
+            await self.named(where, route, cell, pair)
+        elif cell.kind == "scoped" and route.method == "get":
+            await self.scoped(where, route, cell, pair)
+        elif cell.kind == "shared" and route.method == "get":
+            await self.shared_alike(where, route, cell, pair)
+        elif cell.kind not in ("shared", "scoped", "creates"):
+            self.problems.append(
+                f"{where}: not an ownership: {cell.kind} (shared, scoped, creates, 403, 404)"
+            )
+
+    async def named(self, where: str, route: Route, cell: Ownership, pair: Pair) -> None:
+        """Another owner naming my resource (in the path or the body) gets the declared refusal; I do not."""
+        named = dict.fromkeys(PLACEHOLDER.findall(route.template + json.dumps(cell.body)))
+        owned = [name for name in named if name in pair[0].owned]
+        if not owned:
+            self.problems.append(f"{where}: the owners own nothing this route names: extend the story")
+            return
+        for caller, owner in (pair, pair[::-1]):
+            other = await self.call(route, cell, caller, owner)
+            if other is None:
+                self.problems.append(f"{where}: no value for a parameter: declare it under `path`")
+                return
+            if other.status_code != int(cell.kind):
+                self.problems.append(f"{where}: {caller.user.username} got {other.status_code} for another's")
+            for parameter in owned[1:] if len(owned) > 1 else []:
+                mixed = await self.call(route, cell, caller, owner, mixed=parameter)
+                if mixed.status_code not in REFUSED:
+                    self.problems.append(
+                        f"{where}: own parent with another's {parameter}: {mixed.status_code}"
+                    )
+        for owner in pair:
+            own = await self.call(route, cell, owner, owner)
+            if own is not None and (own.status_code in REFUSED or own.status_code >= 500):
+                self.problems.append(f"{where}: {owner.user.username} got {own.status_code} for its own")
+
+    async def scoped(self, where: str, route: Route, cell: Ownership, pair: Pair) -> None:
+        """Each owner sees its own data and never the other's; the route shows owned data at all."""
+        shown = False
+        for caller, other in (pair, pair[::-1]):
+            answer = await self.call(route, cell, caller, caller)
+            if answer is None or answer.status_code >= 300:
+                self.problems.append(f"{where}: {caller.user.username} got {answer and answer.status_code}")
+                return
+            found = ids_in(answer.json())
+            if found & other.ids():
+                self.problems.append(f"{where}: {caller.user.username} sees {other.user.username}'s data")
+            shown = shown or bool(found & caller.ids())
+        if not shown:
+            self.problems.append(f"{where}: shows neither owner anything of its own: the walk proves nothing")
+
+    async def shared_alike(self, where: str, route: Route, cell: Ownership, pair: Pair) -> None:
+        """Both owners see the same, and nothing either of them owns."""
+        answers = [await self.call(route, cell, owner, owner) for owner in pair]
+        if any(answer is None for answer in answers):
+            return  # no shared resource to name: declared, not walked
+        statuses = {answer.status_code for answer in answers}
+        if len(statuses) != 1 or max(statuses) >= 500:
+            self.problems.append(f"{where}: the two owners got {sorted(statuses)}")
+            return
+        found = [
+            ids_in(answer.json()) if "json" in answer.headers.get("content-type", "") else set()
+            for answer in answers
+        ]
+        if found[0] != found[1]:
+            self.problems.append(f"{where}: declared shared, but the two owners see different things")
+        if found[0] & (pair[0].ids() | pair[1].ids()):
+            self.problems.append(f"{where}: declared shared, but it shows what an owner owns")
+
+
+async def shared_ids(client: httpx.AsyncClient, app: Any, owners: Owners) -> dict[str, set[str]]:
+    """Ids both owners of a role see in the lists they may call: catalogue ids to fill in shared routes."""
+    seen: dict[str, set[str]] = {}
+    declared = declared_matrix()
+    for mounted in app.state.services:
+        for route in service_routes(mounted.name, mounted.app.openapi()):
+            entry = declared.get(route.service, {}).get(route.key)
+            if route.method != "get" or "{" in route.template or entry in (None, "public", "login"):
+                continue
+            for role in sorted(allowed_roles(entry) & owners.keys()):
+                found: list[dict[str, set[str]]] = [{}, {}]
+                for owner, ids in zip(owners[role], found, strict=True):
+                    answer = await client.get(route.url(), headers=owner.headers)
+                    if answer.status_code == 200 and "json" in answer.headers.get("content-type", ""):
+                        harvest(
+                            answer.json(), segment_key(route.template.rstrip("/").rsplit("/", 1)[-1]), ids
+                        )
+                for key in found[0].keys() & found[1].keys():
+                    seen.setdefault(key, set()).update(found[0][key] & found[1][key])
+    return seen
+
+
+async def test_no_owner_reads_or_changes_what_another_owner_of_the_same_role_owns(
+    platform: Any, owners: Owners
+) -> None:
+    """Every route a party role may call declares its ownership, and two owners in Geel are walked."""
+    app, client = platform
+    declared, ownership = declared_matrix(), declared_ownership()
+    walk = OwnershipWalk(client, await shared_ids(client, app, owners))
+    for role, (first, second) in owners.items():
+        if first.ids() & second.ids():
+            walk.problems.append(
+                f"{role}: both owners were given the same resource: {first.ids() & second.ids()}"
+            )
+    walked: set[tuple[str, str, str]] = set()
+    routes = [r for m in app.state.services for r in service_routes(m.name, m.app.openapi())]
+    for route in sorted(routes, key=lambda r: r.method != "get"):  # look before anything changes
+        entry = declared.get(route.service, {}).get(route.key)
+        if entry in (None, "public", "login"):
+            continue
+        for role in sorted(allowed_roles(entry) & owners.keys()):
+            walked.add((route.service, route.key, role))
+            cell = ownership_cell(ownership.get(route.service, {}), route, role)
+            if cell is None:
+                walk.problems.append(f"{route.service} {route.key} as {role}: no ownership in ownership.yaml")
+            else:
+                await walk.walk(route, role, cell, owners[role])
+    for service, rows in ownership.items():
+        for key, declared_cell in rows.items():
+            roles = (
+                declared_cell.keys()
+                if isinstance(declared_cell, dict) and "kind" not in declared_cell
+                else []
+            )
+            stale = [r for r in roles if (service, key, r) not in walked]
+            if not roles and not any((service, key, r) in walked for r in owners):
+                stale = ["every role"]
+            walk.problems.extend(
+                f"{service} {key} as {r}: ownership of a cell the matrix lacks" for r in stale
+            )
+    print(
+        f"ownership: {len(walked)} route-role cells declared, {len(walk.exercised)} walked by two owners "
+        f"({walk.calls} calls)"
+    )
+    assert not walk.problems, "\n".join(walk.problems)
+    assert len(walk.exercised) > len(walked) // 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -31,12 +33,14 @@ from cityblocks.cli import Progress
 from cityblocks.distributed import DistributedRun
 from cityblocks.processes import free_port
 from cityblocks.services import SERVICES, ServiceEntry
+from console.session import COOKIE
+from market.demo import kbo_number
 from servicekit.devidp import DevIdentityProvider, demo_user
 from servicekit.settings import ServiceSettings
 
 pytestmark = [pytest.mark.reliability, pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
-UNDER_TEST = ("mobility-credit", "incentives", "logistics")
+UNDER_TEST = ("mobility-credit", "incentives", "logistics", "market", "console")
 BURST = 30
 CLIENTS = 4
 GEEL = "13008"
@@ -121,16 +125,21 @@ def geel_bus_provider(platform: Platform) -> str:
 
 def reward_every_trip(platform: Platform) -> str:
     """A campaign without limits: one coin per trip paid, so rewards count trips exactly."""
+    return reward_every(platform, "Elke rit telt", TRIP_PAID, "citizen_id")
+
+
+def reward_every(platform: Platform, name: str, trigger: str, beneficiary_field: str) -> str:
+    """A campaign without limits: one coin per `trigger` event, so rewards count those events exactly."""
     admin = platform.headers("geel.city_admin")
     coins = httpx.get(platform.url("incentives", "/v1/coin-types"), headers=admin, timeout=10).json()
     coin = next(c for c in coins if c["issuer_tenant"] == GEEL)
     campaign = {
-        "name": "Elke rit telt",
+        "name": name,
         "sponsor": "Stad Geel",
         "coin_type_id": coin["id"],
         "budget_coins": 1_000_000,
         "valid_from": datetime.now(UTC).isoformat(),
-        "rules": [{"trigger": TRIP_PAID, "beneficiary_field": "citizen_id", "reward_coins": 1}],
+        "rules": [{"trigger": trigger, "beneficiary_field": beneficiary_field, "reward_coins": 1}],
     }
     url = platform.url("incentives", "/v1/campaigns")
     created = httpx.post(url, json=campaign, headers=admin, timeout=30)
@@ -151,9 +160,18 @@ def new_citizen(platform: Platform) -> str:
 
 
 Send = Callable[[httpx.AsyncClient, str], Awaitable[httpx.Response]]
+# What a definitive answer accepted (an id), or an AssertionError when it refused the request.
+Answer = Callable[[httpx.Response], str]
 
 
-async def until_answered(client: httpx.AsyncClient, send: Send, key: str, accepted: dict[str, str]) -> None:
+def created_id(response: httpx.Response) -> str:
+    assert response.status_code in (200, 201), response.text
+    return str(response.json()["id"])
+
+
+async def until_answered(
+    client: httpx.AsyncClient, send: Send, key: str, accepted: dict[str, str], answer: Answer
+) -> None:
     """One request, retried with the same key until the service gives a definitive answer."""
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -165,8 +183,7 @@ async def until_answered(client: httpx.AsyncClient, send: Send, key: str, accept
         if response.status_code >= 500:
             await asyncio.sleep(0.5)
             continue
-        assert response.status_code in (200, 201), response.text
-        accepted[key] = response.json()["id"]
+        accepted[key] = answer(response)
         return
     raise TimeoutError(f"request {key} never got an answer")
 
@@ -193,7 +210,9 @@ def trip_payment(platform: Platform, citizen: str) -> Send:
     return send
 
 
-async def burst(send: Send, fault: Callable[[], None], after: int) -> dict[str, str]:
+async def burst(
+    send: Send, fault: Callable[[], None], after: int, answer: Answer = created_id
+) -> dict[str, str]:
     """BURST requests by CLIENTS concurrent clients; `fault` runs (in a thread) once `after` were accepted."""
     accepted: dict[str, str] = {}
     keys = [f"fault-{uuid.uuid4()}" for _ in range(BURST)]
@@ -204,7 +223,7 @@ async def burst(send: Send, fault: Callable[[], None], after: int) -> dict[str, 
 
     async def client_loop(client: httpx.AsyncClient) -> None:
         while not queue.empty():
-            await until_answered(client, send, queue.get_nowait(), accepted)
+            await until_answered(client, send, queue.get_nowait(), accepted, answer)
             if len(accepted) >= after:
                 reached.set()
 
@@ -224,10 +243,20 @@ def provider_trips(platform: Platform) -> dict[str, dict[str, Any]]:
     return {trip["id"]: trip for trip in trips}
 
 
-def campaign_issuances(platform: Platform) -> int:
+def campaign_issuances(platform: Platform, campaign_id: str | None = None) -> int:
     url = platform.url("incentives", "/v1/reports/campaigns")
     reports = httpx.get(url, headers=platform.headers("geel.city_admin"), timeout=30).json()
-    return int(next(r["issuances"] for r in reports if r["campaign_id"] == platform.campaign_id))
+    wanted = campaign_id or platform.campaign_id
+    return int(next(r["issuances"] for r in reports if r["campaign_id"] == wanted))
+
+
+def wait_for_issuances(platform: Platform, campaign_id: str | None, expected: int) -> int:
+    """The campaign's issuances once the consumer caught up to `expected` (or gave up), then a moment more."""
+    deadline = time.monotonic() + 120
+    while campaign_issuances(platform, campaign_id) < expected and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(2)  # a duplicate would arrive right behind the last original
+    return campaign_issuances(platform, campaign_id)
 
 
 def dead_letters(platform: Platform, service: str) -> list[dict[str, Any]]:
@@ -238,24 +267,27 @@ def dead_letters(platform: Platform, service: str) -> list[dict[str, Any]]:
 
 
 def check_after(
-    platform: Platform, before: tuple[dict[str, dict[str, Any]], int], accepted: dict[str, str]
+    platform: Platform,
+    before: tuple[dict[str, dict[str, Any]], int],
+    accepted: dict[str, str],
+    *,
+    trip_ids: bool = True,
 ) -> str:
+    """Every accepted payment is one new trip (the answers named the trips unless not `trip_ids`)."""
     trips_before, issuances_before = before
     trips = provider_trips(platform)
     new = set(trips) - set(trips_before)
-    assert new == set(accepted.values()), "every accepted payment is exactly one new trip"
-    assert len(set(accepted.values())) == len(accepted), "no two keys share a trip"
+    assert len(new) == len(accepted), f"{len(new)} new trips for {len(accepted)} accepted payments"
+    if trip_ids:
+        assert new == set(accepted.values()), "every accepted payment is exactly one new trip"
+        assert len(set(accepted.values())) == len(accepted), "no two keys share a trip"
     verification = httpx.get(
         platform.url("mobility-credit", "/v1/admin/ledger/verification"),
         headers=platform.headers("geel.city_admin"),
         timeout=60,
     ).json()
     assert verification["ok"], verification
-    deadline = time.monotonic() + 120
-    while campaign_issuances(platform) < issuances_before + len(new) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    time.sleep(2)  # a duplicate would arrive right behind the last original
-    issued = campaign_issuances(platform) - issuances_before
+    issued = wait_for_issuances(platform, None, issuances_before + len(new)) - issuances_before
     assert issued == len(new), f"{issued} rewards for {len(new)} trips"
     assert dead_letters(platform, "incentives") == []
     assert dead_letters(platform, "mobility-credit") == []
@@ -355,4 +387,174 @@ def test_killing_logistics_mid_burst_places_every_order_once(platform: Platform)
     print(
         f"\nfault injected: kill -9 logistics, then restart it; checked: {len(accepted)} orders accepted, "
         f"{len(ours)} orders stored, one per reference ({time.monotonic() - began:.1f}s)"
+    )
+
+
+APPLICATION_SUBMITTED = "be.cityblocks.market.ApplicationSubmitted.v1"
+
+
+def geel_market_day(platform: Platform) -> str:
+    """A fresh day of Geel's weekly market, a year ahead, open for applications."""
+    master = platform.headers("geel.market_master")
+    markets = httpx.get(platform.url("market", "/v1/markets"), headers=master, timeout=10).json()
+    start = datetime.now(BRUSSELS).date() + timedelta(days=365)
+    url = platform.url("market", f"/v1/markets/{markets[0]['id']}/days")
+    days = httpx.post(url, json={"start": start.isoformat(), "end": (start + timedelta(days=13)).isoformat()},
+                      headers=master, timeout=30)  # fmt: skip
+    assert days.status_code == 201 and days.json(), days.text
+    return str(days.json()[0]["id"])
+
+
+def trader_name(key: str) -> str:
+    return f"Kraam {key}"
+
+
+def trader_application(platform: Platform, market_day_id: str) -> Send:
+    """A trader (one per key) registers their profile and applies for the day: both keyed by the login."""
+    tokens: dict[str, str] = {}
+    profiles: dict[str, dict[str, str]] = {}
+
+    async def send(client: httpx.AsyncClient, key: str) -> httpx.Response:
+        if key not in tokens:
+            subject = str(uuid.uuid5(uuid.NAMESPACE_URL, key))
+            tokens[key] = platform.identity.issue(demo_user("geel.trader"), sub=subject, trader_id=subject)
+            profiles[key] = {"kbo_number": kbo_number(700_000 + len(profiles)), "name": trader_name(key)}
+        headers = {"Authorization": f"Bearer {tokens[key]}"}
+        me = platform.url("market", "/v1/me")
+        registered = await client.put(me, json=profiles[key], headers=headers, timeout=15)
+        if registered.status_code != 200:
+            return registered
+        url = platform.url("market", f"/v1/market-days/{market_day_id}/applications")
+        return await client.post(url, json={"anywhere": True}, headers=headers, timeout=15)
+
+    return send
+
+
+def test_killing_the_market_mid_burst_keeps_one_application_per_trader(platform: Platform) -> None:
+    """Traders register and apply under their login (the natural key); the killed market still answers each
+    once, and its events reach the incentives consumer once each (a reward per ApplicationSubmitted)."""
+    day = geel_market_day(platform)
+    campaign = reward_every(platform, "Elke kandidatuur telt", APPLICATION_SUBMITTED, "trader_id")
+
+    def fault() -> None:
+        platform.kill("market")
+        platform.restart("market")
+
+    began = time.monotonic()
+    accepted = asyncio.run(burst(trader_application(platform, day), fault, after=BURST // 3))
+    master = platform.headers("geel.market_master")
+    url = platform.url("market", f"/v1/market-days/{day}/applications")
+    applications = httpx.get(url, headers=master, timeout=30).json()
+    standing = [a for a in applications if a["withdrawn_at"] is None]
+    assert sorted(a["id"] for a in standing) == sorted(accepted.values()), (
+        "one standing application per trader"
+    )
+    traders = httpx.get(platform.url("market", "/v1/traders"), headers=master, timeout=30).json()
+    ours = {t["id"] for t in traders if t["name"] in {trader_name(key) for key in accepted}}
+    assert ours == {a["trader_id"] for a in standing}, "each trader registered once, with one application"
+    # Applying again after a lost answer replaces the earlier application: each one was submitted once.
+    issued = wait_for_issuances(platform, campaign, len(applications))
+    assert issued == len(applications), f"{issued} rewards for {len(applications)} submitted applications"
+    assert dead_letters(platform, "market") == []
+    assert dead_letters(platform, "incentives") == []
+    print(
+        f"\nfault injected: kill -9 market, then restart it; checked: {len(accepted)} applications "
+        f"accepted, {len(standing)} standing, one per trader ({len(applications) - len(standing)} replaced "
+        "by a retry), "
+        f"{issued} rewards for {len(applications)} ApplicationSubmitted events "
+        f"({time.monotonic() - began:.1f}s)"
+    )
+
+
+HIDDEN_FIELD = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+
+
+def console_login(platform: Platform, username: str) -> dict[str, str]:
+    """Log in on the console's login page as a browser does: the session is a cookie."""
+    url = platform.url("console", "/login")
+    response = httpx.post(url, data={"username": username}, timeout=30)
+    assert response.status_code == 303, response.text
+    return {"Cookie": f"{COOKIE}={response.cookies[COOKIE]}"}
+
+
+def console_trip_form(platform: Platform, session: dict[str, str], citizen: str) -> Send:
+    """A provider at the console's till: opens the page, fills in the form and submits it; when no answer
+    comes, the browser submits the same form again (its hidden fields included)."""
+    forms: dict[str, dict[str, str]] = {}
+
+    async def send(client: httpx.AsyncClient, key: str) -> httpx.Response:
+        if key not in forms:
+            page = await client.get(platform.url("console", "/provider"), headers=session, timeout=15)
+            if page.status_code != 200:
+                return page
+            hidden = dict(HIDDEN_FIELD.findall(page.text))
+            filled = {"provider_id": platform.provider_id, "citizen_id": citizen, "mode": "bus"}
+            forms[key] = {**hidden, **filled, "fare_cents": "25", "place": "Geel Markt"}
+        url = platform.url("console", "/provider/trips")
+        return await client.post(url, data=forms[key], headers=session, timeout=15)
+
+    return send
+
+
+def paid_on_the_console(response: httpx.Response) -> str:
+    """The console answers a form with a redirect whose message tells the provider if the trip was paid."""
+    assert response.status_code == 303, response.text
+    query = parse_qs(urlsplit(response.headers["location"]).query)
+    assert query.get("ok") == ["1"], f"the console told the provider: {query.get('message')}"
+    return response.headers["location"]
+
+
+def console_feed(platform: Platform, session: dict[str, str], after: int) -> list[dict[str, Any]]:
+    """The console's own live feed of the municipality's mobility events after id `after`, page by page."""
+    events: list[dict[str, Any]] = []
+    while True:
+        url = platform.url("console", f"/feed/recent?service=mobility-credit&after={after}")
+        page = httpx.get(url, headers=session, timeout=30).json()
+        if not page:
+            return events
+        events.extend(page)
+        after = page[-1]["id"]
+
+
+def feed_trips(platform: Platform, session: dict[str, str], after: int, citizen: str) -> list[str]:
+    events = console_feed(platform, session, after)
+    return [
+        e["data"]["trip_id"] for e in events if e["type"] == TRIP_PAID and e["data"]["citizen_id"] == citizen
+    ]
+
+
+def test_killing_the_console_mid_burst_keeps_sessions_payments_and_its_feed(platform: Platform) -> None:
+    """The console holds no session state (the token is the cookie) but keeps its own live feed of events:
+    after kill -9 and restart, the sessions from before still work, every payment submitted through its
+    form was made once and reported as paid, and its feed shows each trip once, also those paid while it
+    was down."""
+    provider, admin = console_login(platform, "geel.provider"), console_login(platform, "geel.city_admin")
+    newest = console_feed(platform, admin, 0)
+    feed_before = newest[-1]["id"] if newest else 0
+    citizen = new_citizen(platform)
+    before = (provider_trips(platform), campaign_issuances(platform))
+
+    def fault() -> None:
+        platform.kill("console")
+        time.sleep(2)
+        platform.restart("console")
+
+    began = time.monotonic()
+    send = console_trip_form(platform, provider, citizen)
+    accepted = asyncio.run(burst(send, fault, after=BURST // 3, answer=paid_on_the_console))
+    checked = check_after(platform, before, accepted, trip_ids=False)
+    page = httpx.get(platform.url("console", "/provider"), headers=provider, timeout=30)
+    assert page.status_code == 200, "a session from before the kill still serves the provider's page"
+    trips = sorted(t["id"] for t in provider_trips(platform).values() if t["citizen_id"] == citizen)
+    deadline = time.monotonic() + 120
+    while len(feed_trips(platform, admin, feed_before, citizen)) < len(trips) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(2)  # a duplicate would arrive right behind the last original
+    fed = sorted(feed_trips(platform, admin, feed_before, citizen))
+    assert fed == trips, f"the console's feed shows {len(fed)} TripPaid events for {len(trips)} trips"
+    assert dead_letters(platform, "console") == []
+    print(
+        f"\nfault injected: kill -9 console for 2 s, then restart it; checked: {checked}; every payment "
+        f"reported paid, sessions from before the kill still served, the console's feed shows each of the "
+        f"{len(fed)} trips once ({time.monotonic() - began:.1f}s)"
     )

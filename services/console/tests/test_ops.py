@@ -143,6 +143,31 @@ async def test_events_of_the_municipality_reach_the_feed_and_other_municipalitie
     assert geel == []
 
 
+async def test_staff_watch_only_their_own_services_events_and_drivers_no_feed_at_all(
+    client: httpx.AsyncClient, log_in: LogIn, bearer: Bearer
+) -> None:
+    await probe_in_the_feed(client, log_in, bearer, "trip-1")
+
+    await log_in("hasselt.operator")
+    operator = await client.get("/console/feed/recent")
+    other_service = await client.get("/console/feed/recent?service=producer")
+    await log_in("hasselt.driver")
+    driver = await client.get("/console/feed/recent")
+    stream = await client.get("/console/feed/stream")
+
+    assert operator.status_code == 200 and probes(operator.json()) == []
+    assert other_service.status_code == 403
+    assert driver.status_code == 403
+    assert stream.status_code == 403
+
+
+async def probe_in_the_feed(client: httpx.AsyncClient, log_in: LogIn, bearer: Bearer, stream: str) -> None:
+    """A probe event of Hasselt, once a Hasselt city admin (logged in afterwards) sees it in the feed."""
+    await client.post(f"/producer/v1/records/{stream}/1", headers=await bearer("hasselt.city_admin"))
+    await log_in("hasselt.city_admin")
+    await eventually(client, "/console/feed/recent", lambda found: len(probes(found)) == 1)
+
+
 def probes(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # Admins' changing requests are recorded as audit events too; these tests follow the probe's.
     return [event for event in events if event["name"] == "ProbeRecorded"]
@@ -151,9 +176,7 @@ def probes(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 async def test_the_feed_page_lists_recent_events_and_follows_the_stream(
     client: httpx.AsyncClient, log_in: LogIn, bearer: Bearer
 ) -> None:
-    await client.post("/producer/v1/records/stall-3/1", headers=await bearer("hasselt.city_admin"))
-    await log_in("hasselt.city_admin")
-    await eventually(client, "/console/feed/recent", lambda found: len(probes(found)) == 1)
+    await probe_in_the_feed(client, log_in, bearer, "stall-3")
 
     page = await client.get("/console/ops/feed")
 

@@ -64,6 +64,7 @@ async def provider(
         names=names,
         modes=MODES,
         payment_key=str(uuid.uuid4()),
+        consumed_at=datetime.now(UTC).isoformat(),
         message=message,
         ok=bool(ok),
     )
@@ -80,14 +81,16 @@ async def pay_trip(
     fare_cents: Annotated[int, Form(gt=0, le=1_000_000)],
     place: Annotated[str, Form(min_length=1, max_length=200)],
     payment_key: Annotated[str, Form(min_length=1, max_length=200)],
+    consumed_at: Annotated[datetime | None, Form()] = None,
 ) -> Response:
-    """Charge a trip; the form's payment key makes a double submit pay once."""
+    """Charge a trip; the form's payment key makes a double submit pay once. The form also carries when it
+    was opened: a submit sent again (after a lost answer) is then the same request, answered as paid."""
     t = translator(language_of(request))
     body: dict[str, Any] = {
         "citizen_id": citizen_id.strip(),
         "mode": mode,
         "place": {"name": place},
-        "consumed_at": datetime.now(UTC).isoformat(),
+        "consumed_at": (consumed_at or datetime.now(UTC)).isoformat(),
         "total_cents": fare_cents,
     }
     try:

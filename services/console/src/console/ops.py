@@ -16,11 +16,15 @@ from console.clients import ServiceProblem, Services, ServicesClient
 from console.i18n import translator
 from console.session import User, base_path, requires
 from console.web import language_of, render
+from servicekit.problems import Problem
 from servicekit.service import Context
 
 router = APIRouter(include_in_schema=False)
 Admin = Annotated[User, requires("city_admin")]
-FeedWatcher = Annotated[User, requires("city_admin", "operator", "market_master", "driver")]
+FeedWatcher = Annotated[User, requires("city_admin", "operator", "market_master")]
+# The feed carries every party's events (citizens' trips, traders' invoices, shippers' orders): staff other
+# than city admins watch only their own service's.
+WATCHED_SERVICES = {"operator": frozenset({"logistics"}), "market_master": frozenset({"market"})}
 _LAG_LINE = re.compile(r'^cityblocks_consumer_group_lag\{group="([^"]+)"\}\s+([0-9.e+]+)$', re.MULTILINE)
 
 
@@ -136,7 +140,7 @@ async def feed_page(request: Request, user: Admin, context: Context) -> Response
 @router.get("/feed/recent")
 async def feed_recent(user: FeedWatcher, context: Context, after: int = 0, service: str = "") -> list[Any]:
     """The newest events of the user's municipality as JSON (for pages that poll instead of streaming)."""
-    return await feed.recent(context.sessionmaker, user.tenant, after=after, services=_services(service))
+    return await feed.recent(context.sessionmaker, user.tenant, after=after, services=_watched(user, service))
 
 
 @router.get("/feed/stream")
@@ -153,7 +157,7 @@ async def feed_stream(
         context.sessionmaker,
         user.tenant,
         after=after,
-        services=_services(service),
+        services=_watched(user, service),
         disconnected=request.is_disconnected,
     )
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -168,3 +172,15 @@ async def _newest_before_page(context: Any, user: User) -> int:
 def _services(value: str) -> frozenset[str] | None:
     names = frozenset(name for name in value.split(",") if name)
     return names or None
+
+
+def _watched(user: User, value: str) -> frozenset[str] | None:
+    """The services whose events the user asked for and may watch (None: all of them)."""
+    asked = _services(value)
+    if user.has_role("city_admin"):
+        return asked
+    allowed = frozenset().union(*(WATCHED_SERVICES.get(role, frozenset()) for role in user.roles))
+    watched = allowed & asked if asked is not None else allowed
+    if not watched:
+        raise Problem(403, f"this feed shows only events of: {', '.join(sorted(allowed))}")
+    return watched
