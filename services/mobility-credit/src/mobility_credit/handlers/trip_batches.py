@@ -216,7 +216,7 @@ class TripBatcher:
         outcomes: dict[Payment, Outcome] = {}
         async with self.uow_factory() as uow:
             fresh = await _replay(uow, batch, outcomes)
-            planned = await _plan(uow, fresh, outcomes)
+            planned = await _plan(uow, fresh, outcomes, random.getrandbits(64))
             await _write(uow, planned, outcomes)
             # A request with the same key may have committed meanwhile (in another process) and taken the
             # budget this one lacked: its answer, not this refusal, is the answer to the key.
@@ -244,7 +244,9 @@ async def _replay(
     return fresh
 
 
-async def _plan(uow: UnitOfWork, payments: list[Payment], outcomes: dict[Payment, Outcome]) -> list[_Planned]:
+async def _plan(
+    uow: UnitOfWork, payments: list[Payment], outcomes: dict[Payment, Outcome], spread: int
+) -> list[_Planned]:
     """Each payment's grant and split, from one read of grants and one locked read of cap counters."""
     trips: dict[Payment, tuple[Any, domain.TripRequest]] = {}
     for payment in payments:
@@ -279,7 +281,10 @@ async def _plan(uow: UnitOfWork, payments: list[Payment], outcomes: dict[Payment
             outcomes[payment] = error
             continue
         trip_id = accounts.derived_id("trip", payment.provider_id, payment.key)
-        payable = accounts.provider_payable(provider.id, provider.shards).pick(trip_id)
+        # One payable shard per provider and transaction, a random one: concurrent transactions (of this
+        # process or another) then rarely wait for each other's lock on a shard, and each shard's balance
+        # is written once per transaction. Which shard a trip credits is recorded with the trip.
+        payable = accounts.provider_payable(provider.id, provider.shards).pick(f"{spread}/{provider.id}")
         paid = paid_trip(payment.principal.tenant, provider, trip_id, payment.citizen, trip, choice, payable)
         planned.append(_Planned(payment, trip_id, choice, paid))
     return planned
