@@ -97,7 +97,8 @@ async def stored_answers(
     """The answers stored under these (scope, key) pairs, read in one statement."""
     if not keys:
         return {}
-    rows = await uow.session.execute(_SELECT_ANSWERS, {"keys": sorted(set(keys))})
+    connection = await uow.session.connection()
+    rows = await connection.execute(_SELECT_ANSWERS, {"keys": sorted(set(keys))})
     return {(row.scope, row.key): (row.request_hash, row.status_code, dict(row.response)) for row in rows}
 
 

@@ -148,7 +148,8 @@ async def open_grants(
     """Unexpired grants of the (tenant, citizen) pairs valid on some day of `moments`, in expiry order."""
     days = [moment.astimezone(LOCAL_TIME).date() for moment in moments]
     params = {"citizens": sorted(set(citizens)), "first_day": min(days), "last_day": max(days)}
-    return list((await uow.session.execute(_OPEN_GRANTS, params)).all())
+    connection = await uow.session.connection()
+    return list((await connection.execute(_OPEN_GRANTS, params)).all())
 
 
 async def lock_usage(
