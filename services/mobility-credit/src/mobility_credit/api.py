@@ -119,9 +119,7 @@ async def pay_trip(
     uow_factory: UowFactory,
     context: Context,
 ) -> JSONResponse:
-    answer = await trip_batches.pay_trip_batched(
-        context.uow_factory, uow_factory, principal, provider_id, body, key
-    )
+    answer = await trip_batches.pay_trip_batched(context, uow_factory, principal, provider_id, body, key)
     return _answer(answer)
 
 

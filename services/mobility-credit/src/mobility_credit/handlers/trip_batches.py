@@ -58,7 +58,7 @@ from mobility_credit.transaction import (
     stored_answers,
 )
 from servicekit.auth import Principal
-from servicekit.service import ADMIN_ROLES
+from servicekit.service import ADMIN_ROLES, ServiceContext
 
 _ATTEMPTS = 8
 _U = store.usage
@@ -337,16 +337,22 @@ def _usage_increments(accepted: Iterable[_Planned]) -> Iterable[dict[str, Any]]:
 _batchers: WeakKeyDictionary[UnitOfWorkFactory, TripBatcher] = WeakKeyDictionary()
 
 
-def batcher_for(uow_factory: UnitOfWorkFactory) -> TripBatcher:
-    """The batcher of a running service (one per unit-of-work factory, made on its first payment)."""
-    batcher = _batchers.get(uow_factory)
+def batcher_for(context: ServiceContext) -> TripBatcher:
+    """The batcher of a running service (made on its first payment, sized by the service's settings)."""
+    batcher = _batchers.get(context.uow_factory)
     if batcher is None:
-        batcher = _batchers[uow_factory] = TripBatcher(uow_factory)
+        settings = context.settings
+        batcher = TripBatcher(
+            context.uow_factory,
+            max_batch=getattr(settings, "trip_batch_max", 200),
+            in_flight=getattr(settings, "trip_batches_in_flight", 2),
+        )
+        _batchers[context.uow_factory] = batcher
     return batcher
 
 
 async def pay_trip_batched(
-    service_uow_factory: UnitOfWorkFactory,
+    context: ServiceContext,
     request_uow_factory: UnitOfWorkFactory,
     principal: Principal,
     provider_id: UUID,
@@ -356,4 +362,4 @@ async def pay_trip_batched(
     """Pay a trip in a shared transaction; an admin's request runs alone, so its audit record goes with it."""
     if not principal.roles.isdisjoint(ADMIN_ROLES):
         return await pay_trip(request_uow_factory, principal, provider_id, body, key)
-    return await batcher_for(service_uow_factory).pay(principal, provider_id, body, key)
+    return await batcher_for(context).pay(principal, provider_id, body, key)
