@@ -6,6 +6,8 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -297,3 +299,29 @@ async def test_background_work_runs_with_the_service_and_stops_with_it(
         assert not started[0].done()
 
     assert started[0].cancelled()
+
+
+def test_what_start_up_made_is_left_out_of_later_garbage_collections(tmp_path: Path) -> None:
+    # A process of its own: other tests' services may have frozen this one's heap already.
+    script = """
+import asyncio, gc, sys
+from servicekit.app import create_service_app
+from servicekit.service import ServiceSpec
+from servicekit.settings import ServiceSettings
+from sqlalchemy import MetaData
+
+app = create_service_app(ServiceSpec(name="probe", title="Probe", metadata=MetaData()),
+                         ServiceSettings(service_name="probe", data_dir=sys.argv[1]))
+
+async def main():
+    async with app.router.lifespan_context(app):
+        context = app.state.context
+        print(gc.get_freeze_count() > 0, any(o is context for o in gc.get_objects()))
+
+asyncio.run(main())
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=60, check=True
+    )
+
+    assert done.stdout.split() == ["True", "False"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -13,11 +15,12 @@ from servicekit.auth import (
     InvalidToken,
     JwksKeySource,
     Principal,
+    StaticKeySource,
     TokenVerifier,
     build_verifier,
     ensure_tenant,
 )
-from servicekit.devidp import DevIdentityProvider, demo_user, devidp_router, public_pem
+from servicekit.devidp import DevIdentityProvider, demo_user, devidp_router, load_or_create_key, public_pem
 from servicekit.problems import PROBLEM_JSON, Problem
 from servicekit.settings import ServiceSettings
 
@@ -193,3 +196,42 @@ def _idp_app(idp: DevIdentityProvider) -> FastAPI:
 def _jwks_source(idp: DevIdentityProvider) -> JwksKeySource:
     transport = httpx.ASGITransport(app=_idp_app(idp))
     return JwksKeySource("http://idp/.well-known/jwks.json", transport=transport)
+
+
+class _RotatingKeys:
+    """A key source whose one trusted key the test can replace (a rotation)."""
+
+    def __init__(self, pem: str) -> None:
+        self.key = StaticKeySource(pem)
+
+    async def key_for(self, kid: str | None) -> Any:
+        return await self.key.key_for(kid)
+
+
+async def test_a_verified_token_is_trusted_until_the_cache_time_ends(
+    idp: DevIdentityProvider, settings: ServiceSettings
+) -> None:
+    keys = _RotatingKeys(public_pem(load_or_create_key(settings.devidp_dir)))
+    verifier = TokenVerifier(keys, issuer="cityblocks-dev", audience="cityblocks", cache_s=0.2)
+    token = idp.issue(demo_user("hasselt.provider"))
+    first = await verifier.verify(token)
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    keys.key = StaticKeySource(public_pem(stranger))
+
+    remembered = await verifier.verify(token)
+    await asyncio.sleep(0.25)
+
+    assert remembered == first
+    with pytest.raises(InvalidToken, match="signature is invalid"):
+        await verifier.verify(token)
+
+
+async def test_a_remembered_token_is_refused_once_it_expires(idp: DevIdentityProvider) -> None:
+    verifier = TokenVerifier(_jwks_source(idp), issuer="cityblocks-dev", audience="cityblocks", leeway_s=0)
+    token = idp.issue(demo_user("hasselt.provider"), exp=int(time.time()) + 1)
+    await verifier.verify(token)
+
+    await asyncio.sleep(max(0.0, int(time.time()) + 1.05 - time.time()))
+
+    with pytest.raises(InvalidToken, match="expired"):
+        await verifier.verify(token)

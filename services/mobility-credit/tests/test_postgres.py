@@ -13,7 +13,19 @@ import pytest
 from mobility_credit.app import create_app
 from mobility_credit.domain import LOCAL_TIME
 from mobility_credit.handlers.queries import report, verify_ledger
-from mobility_credit.testing import BLUE_BIKE, DE_LIJN, PREMIUM, TAXI, World, new_key, settings_for, trip
+from mobility_credit.handlers.trip_batches import TripBatcher
+from mobility_credit.models import PlaceIn, TripIn
+from mobility_credit.testing import (
+    BLUE_BIKE,
+    DE_LIJN,
+    PREMIUM,
+    TAXI,
+    World,
+    new_key,
+    principal_of,
+    settings_for,
+    trip,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -114,4 +126,33 @@ async def test_concurrent_requests_with_one_key_pay_once(pg_world: World) -> Non
     assert len({a.json()["id"] for a in answers}) == 1
     trips = (await provider.get(f"/v1/providers/{DE_LIJN}/trips")).json()
     assert len(trips) == 1
+    await assert_sound(pg_world)
+
+
+async def test_a_payment_the_database_refuses_fails_alone_in_its_batch(pg_world: World) -> None:
+    admin = pg_world.as_user("hasselt.city_admin")
+    for citizen in ("gus", "hal"):
+        await admin.post(f"/v1/schemes/{PREMIUM}/grants", {"citizen_id": citizen})
+    batcher = TripBatcher(pg_world.uow_factory, in_flight=1)
+    provider = principal_of("hasselt.provider")
+    # Past the checks of the HTTP layer: a place name longer than its column.
+    place = PlaceIn.model_construct(name="x" * 300, lat=None, lon=None)
+    poison = TripIn.model_validate(trip(citizen="gus")).model_copy(update={"place": place})
+
+    first = asyncio.create_task(batcher.pay(provider, DE_LIJN, TripIn.model_validate(trip("hal")), new_key()))
+    await asyncio.sleep(0)
+    answers = await asyncio.gather(
+        batcher.pay(provider, DE_LIJN, TripIn.model_validate(trip("gus", total=250)), new_key()),
+        batcher.pay(provider, DE_LIJN, poison, new_key()),
+        batcher.pay(provider, DE_LIJN, TripIn.model_validate(trip("hal", total=150)), new_key()),
+        return_exceptions=True,
+    )
+
+    assert (await first)[0] == 201
+    good, refused, other = answers
+    assert isinstance(good, tuple) and good[0] == 201 and good[1]["city_share_cents"] == 250
+    assert isinstance(other, tuple) and other[0] == 201 and other[1]["city_share_cents"] == 150
+    assert isinstance(refused, Exception)
+    trips = (await pg_world.as_user("hasselt.provider").get(f"/v1/providers/{DE_LIJN}/trips")).json()
+    assert sorted(t["total_cents"] for t in trips) == [150, 250, 300]
     await assert_sound(pg_world)

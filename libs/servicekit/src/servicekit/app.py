@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -86,6 +87,18 @@ def _rename_time_format(node: Any) -> None:
             _rename_time_format(value)
 
 
+def freeze_startup_heap() -> None:
+    """Keep what start-up made out of every later garbage collection; once per process.
+
+    Modules, routes, schemas and caches live as long as the process, and a full collection walks all of
+    them: with a service loaded, a stop of 30 to 400 ms that lands on whichever requests are in flight.
+    Frozen after one last collection (so no garbage is kept), they are never walked again.
+    """
+    if gc.get_freeze_count() == 0:
+        gc.collect()
+        gc.freeze()
+
+
 def build_bus(settings: ServiceSettings, client_id: str) -> Bus:
     if settings.bus == "kafka":
         return KafkaBus(
@@ -112,6 +125,7 @@ def _lifespan(
             stack.push_async_callback(context.stop_background)
             for hook in spec.startup:
                 await hook(context)
+            freeze_startup_heap()
             yield
 
     return lifespan

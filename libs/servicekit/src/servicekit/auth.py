@@ -132,15 +132,48 @@ class JwksKeySource:
 
 
 class TokenVerifier:
-    """Checks signature (RS256 only), expiry, issuer and audience, and reads the platform's claims."""
+    """Checks signature (RS256 only), expiry, issuer and audience, and reads the platform's claims.
 
-    def __init__(self, keys: KeySource, *, issuer: str, audience: str, leeway_s: int = 10) -> None:
+    A token that passed is remembered for at most `cache_s` seconds (and never past its expiry), because a
+    client sends the same token with every request and checking it again costs more than most requests.
+    Signature, issuer and audience are fixed by the token's text, so the memory only has to recheck expiry;
+    a rotated-out signing key stops being trusted for its tokens `cache_s` seconds later at most.
+    """
+
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        issuer: str,
+        audience: str,
+        leeway_s: int = 10,
+        cache_s: float = 60.0,
+        cache_size: int = 10_000,
+    ) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
         self.leeway_s = leeway_s
+        self.cache_s = cache_s
+        self.cache_size = cache_size
+        # token -> (principal, expiry as a Unix time, monotonic time it was checked); oldest first.
+        self._verified: dict[str, tuple[Principal, float, float]] = {}
 
     async def verify(self, token: str) -> Principal:
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            principal, expires, checked = remembered
+            if time.time() < expires + self.leeway_s and time.monotonic() - checked < self.cache_s:
+                return principal
+            del self._verified[token]
+        principal, expires = await self._check(token)
+        if self.cache_size > 0 and self.cache_s > 0:
+            if len(self._verified) >= self.cache_size:
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = (principal, expires, time.monotonic())
+        return principal
+
+    async def _check(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -166,7 +199,7 @@ class TokenVerifier:
             raise InvalidToken("the token's signature is invalid") from None
         except jwt.PyJWTError as exc:
             raise InvalidToken(f"the token is invalid: {exc}") from None
-        return principal_of(claims)
+        return principal_of(claims), float(claims["exp"])
 
 
 def principal_of(claims: Mapping[str, Any]) -> Principal:

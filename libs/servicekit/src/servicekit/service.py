@@ -70,15 +70,21 @@ class ServiceSpec:
     version: str = "0.1.0"
 
 
-def get_context(request: Request) -> ServiceContext:
+# These dependencies are `async def` although they never await: FastAPI runs a plain `def` dependency in a
+# worker thread, a thread hop on every request that costs more than the dependency itself.
+async def get_context(request: Request) -> ServiceContext:
+    return context_of(request)
+
+
+def context_of(request: Request) -> ServiceContext:
     context: ServiceContext | None = getattr(request.app.state, "context", None)
     if context is None:
         raise Problem(503, "the service is starting")
     return context
 
 
-def get_uow_factory(request: Request) -> UnitOfWorkFactory:
-    factory = get_context(request).uow_factory
+async def get_uow_factory(request: Request) -> UnitOfWorkFactory:
+    factory = context_of(request).uow_factory
     if request.method in AUDITED_METHODS:
         return AuditingUnitOfWorkFactory(factory, request)
     return factory
@@ -113,7 +119,7 @@ class AuditingUnitOfWorkFactory(UnitOfWorkFactory):
 
     def _record(self, principal: Any) -> AdminActionRecorded:
         route = self.request.scope.get("route")
-        context = get_context(self.request)
+        context = context_of(self.request)
         return AdminActionRecorded(
             service=context.settings.service_name,
             actor=principal.subject,
@@ -127,7 +133,7 @@ class AuditingUnitOfWorkFactory(UnitOfWorkFactory):
         )
 
 
-def get_settings(request: Request) -> ServiceSettings:
+async def get_settings(request: Request) -> ServiceSettings:
     settings: ServiceSettings = request.app.state.settings
     return settings
 

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from mobility_credit import domain
-from mobility_credit.handlers import catalogue, expiry, payments, queries, settlement
+from mobility_credit.handlers import catalogue, expiry, payments, queries, settlement, trip_batches
 from mobility_credit.models import (
     CaptureIn,
     GrantIn,
@@ -38,7 +38,7 @@ from mobility_credit.models import (
 )
 from servicekit.auth import Principal, require_roles
 from servicekit.problems import Problem, problem_type
-from servicekit.service import CurrentSettings, UowFactory
+from servicekit.service import Context, CurrentSettings, UowFactory
 
 ERROR_STATUSES: dict[type[Exception], int] = {
     domain.NotFound: 404,
@@ -112,9 +112,15 @@ async def providers(principal: ProviderOrAdmin, uow_factory: UowFactory) -> list
 
 @router.post("/providers/{provider_id}/trips", status_code=201, response_model=TripOut, tags=["provider"])
 async def pay_trip(
-    provider_id: UUID, body: TripIn, key: IdempotencyKey, principal: Provider, uow_factory: UowFactory
+    provider_id: UUID,
+    body: TripIn,
+    key: IdempotencyKey,
+    principal: Provider,
+    uow_factory: UowFactory,
+    context: Context,
 ) -> JSONResponse:
-    return _answer(await payments.pay_trip(uow_factory, principal, provider_id, body, key))
+    answer = await trip_batches.pay_trip_batched(context, uow_factory, principal, provider_id, body, key)
+    return _answer(answer)
 
 
 @router.get("/providers/{provider_id}/trips", tags=["provider"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
 import ledger
@@ -41,6 +41,9 @@ class Settings(ServiceSettings):
 
     service_name: str = "mobility-credit"
     sweep_interval_s: float = 30.0
+    # Trip payments share transactions: at most this many in flight, each with at most this many payments.
+    trip_batches_in_flight: int = Field(default=2, ge=1)
+    trip_batch_max: int = Field(default=200, ge=1)
     city_bank_accounts: dict[str, CityBankAccount] = _DEMO_CITY_ACCOUNTS
 
     def city_account(self, tenant: str) -> CityAccount:

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from mobility_credit import accounts, demo
 from mobility_credit.app import Settings
+from servicekit.auth import Principal
 from servicekit.devidp import DemoUser, DevIdentityProvider, demo_user, demo_user_id
 
 HASSELT, GEEL = demo.HASSELT, demo.GEEL
@@ -74,6 +75,12 @@ class World:
     @property
     def uow_factory(self) -> Any:
         return self.app.state.context.uow_factory
+
+
+def principal_of(username: str) -> Principal:
+    """The verified caller a demo login becomes, for calling handlers without HTTP."""
+    user = demo_user(username)
+    return Principal(subject=user.subject, roles=frozenset(user.roles), tenant=user.tenant)
 
 
 def new_key() -> str:

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import json
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -18,7 +18,11 @@ from mobility_credit import domain, store
 
 T = TypeVar("T")
 _ATTEMPTS = 8
-_INSERT_ANSWER = sa.insert(store.idempotency_keys)
+INSERT_ANSWER = sa.insert(store.idempotency_keys)
+_K = store.idempotency_keys
+_SELECT_ANSWERS = sa.select(_K.c.scope, _K.c.key, _K.c.request_hash, _K.c.status_code, _K.c.response).where(
+    sa.tuple_(_K.c.scope, _K.c.key).in_(sa.bindparam("keys", expanding=True))
+)
 
 # Ledger result codes that are the client's problem, each as the service's own named error.
 _LEDGER_ERRORS: dict[CreateTransferResult, type[domain.MobilityCreditError]] = {
@@ -84,40 +88,52 @@ def request_hash(operation: str, body: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+StoredAnswer = tuple[str, int, dict[str, Any]]  # request hash, status code, response body
+
+
+async def stored_answers(
+    uow: UnitOfWork, keys: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], StoredAnswer]:
+    """The answers stored under these (scope, key) pairs, read in one statement."""
+    if not keys:
+        return {}
+    connection = await uow.session.connection()
+    rows = await connection.execute(_SELECT_ANSWERS, {"keys": sorted(set(keys))})
+    return {(row.scope, row.key): (row.request_hash, row.status_code, dict(row.response)) for row in rows}
+
+
+def replayed(stored: StoredAnswer, digest: str) -> tuple[int, dict[str, Any]]:
+    """The earlier answer to this request; another body under the same key is a conflict."""
+    request_hash, status, response = stored
+    if request_hash != digest:
+        raise domain.IdempotencyConflict("this Idempotency-Key was used for another request")
+    return status, response
+
+
 async def stored_answer(
     uow: UnitOfWork, scope: str, key: str, digest: str
 ) -> tuple[int, dict[str, Any]] | None:
     """The answer given to an earlier request with this key; another body under the same key is a conflict."""
-    k = store.idempotency_keys
-    row = (
-        await uow.session.execute(
-            sa.select(k.c.request_hash, k.c.status_code, k.c.response).where(
-                k.c.scope == scope, k.c.key == key
-            )
-        )
-    ).first()
-    if row is None:
-        return None
-    if row.request_hash != digest:
-        raise domain.IdempotencyConflict("this Idempotency-Key was used for another request")
-    return row.status_code, dict(row.response)
+    stored = (await stored_answers(uow, [(scope, key)])).get((scope, key))
+    return None if stored is None else replayed(stored, digest)
+
+
+def answer_row(scope: str, key: str, digest: str, status: int, response: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "scope": scope,
+        "key": key,
+        "request_hash": digest,
+        "status_code": status,
+        "response": response,
+        "created_at": now(),
+    }
 
 
 async def remember_answer(
     uow: UnitOfWork, scope: str, key: str, digest: str, status: int, response: dict[str, Any]
 ) -> None:
     # A concurrent request with the same key makes this insert fail; the retry then replays its answer.
-    await uow.session.execute(
-        _INSERT_ANSWER,
-        {
-            "scope": scope,
-            "key": key,
-            "request_hash": digest,
-            "status_code": status,
-            "response": response,
-            "created_at": now(),
-        },
-    )
+    await uow.session.execute(INSERT_ANSWER, answer_row(scope, key, digest, status, response))
 
 
 class _Replay(Exception):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +16,8 @@ from mobility_credit import accounts, domain, store
 from mobility_credit.domain import LOCAL_TIME
 from mobility_credit.handlers.catalogue import parse_scheme
 from mobility_credit.transaction import ledger_session
+
+UsageKey = tuple[str, UUID, str]  # (citizen, scheme, cap window): one cap_usage counter
 
 
 @dataclass(frozen=True)
@@ -44,51 +46,92 @@ async def choose_grant(
 
     `released` is city share the caller gives back to the caps first (a hold being captured counts itself).
     """
-    candidates = await _open_grants(uow, tenant, citizen_id, trip.consumed_at)
+    candidates = await open_grants(uow, [(tenant, citizen_id)], [trip.consumed_at])
+    covering = covering_grants(candidates, tenant, citizen_id, trip)
+    balances = await available_balances(uow, [covering])
+    used = await lock_usages(uow, usage_keys(citizen_id, covering, trip))
+    return pick_grant(citizen_id, covering, trip, used, balances, released)
+
+
+def covering_grants(
+    candidates: Iterable[Any], tenant: str, citizen_id: str, trip: domain.TripRequest
+) -> list[Any]:
+    """The citizen's grants open on the trip's day whose scheme pays for its mode and provider."""
+    day = trip.consumed_at.astimezone(LOCAL_TIME).date()
     covering = [
-        c for c in candidates if parse_scheme(c.scheme_id, c.definition).covers(trip.mode, trip.provider_id)
+        c
+        for c in candidates
+        if c.tenant == tenant
+        and c.citizen_id == citizen_id
+        and c.valid_from <= day <= c.expires_on
+        and parse_scheme(c.scheme_id, c.definition).covers(trip.mode, trip.provider_id)
     ]
     if not covering:
         raise domain.NotEligible(f"no budget of this citizen pays for {trip.mode.value} with this provider")
-    balances = await _available(uow, covering)
+    return covering
+
+
+def _windows(scheme: domain.Scheme, trip: domain.TripRequest) -> tuple[str, ...]:
+    return tuple(domain.cap_key(cap, trip.consumed_at) for cap in domain.applicable_caps(scheme, trip.mode))
+
+
+def usage_keys(citizen_id: str, covering: Iterable[Any], trip: domain.TripRequest) -> list[UsageKey]:
+    """The cap counters a trip may use: those of every covering grant's scheme."""
+    return [
+        (citizen_id, c.scheme_id, window)
+        for c in covering
+        for window in _windows(parse_scheme(c.scheme_id, c.definition), trip)
+    ]
+
+
+def pick_grant(
+    citizen_id: str,
+    covering: list[Any],
+    trip: domain.TripRequest,
+    used: Mapping[UsageKey, int],
+    balances: Mapping[UUID, int],
+    released: int = 0,
+) -> Choice:
+    """The first covering grant whose balance pays the trip's city share after the caps (`used`, locked)."""
     short = 0
     for candidate in covering:
         scheme = parse_scheme(candidate.scheme_id, candidate.definition)
-        windows = tuple(
-            domain.cap_key(cap, trip.consumed_at) for cap in domain.applicable_caps(scheme, trip.mode)
-        )
-        used = await lock_usage(uow, citizen_id, candidate.scheme_id, windows)
+        caps = domain.applicable_caps(scheme, trip.mode)
+        windows = _windows(scheme, trip)
         room = {
-            cap: cap.amount_cents - used[key] + released
-            for cap, key in zip(domain.applicable_caps(scheme, trip.mode), windows, strict=True)
+            cap: cap.amount_cents - used[(citizen_id, candidate.scheme_id, key)] + released
+            for cap, key in zip(caps, windows, strict=True)
         }
         split = domain.split_fare(scheme, trip, room)
         # With a single candidate the ledger's own check (never below zero) decides, saving a round trip.
-        available = balances.get(accounts.grant_account(candidate.id), 0) if balances else split.city_cents
+        available = balances.get(accounts.grant_account(candidate.id), split.city_cents)
         if split.city_cents <= available:
             return Choice(candidate.id, candidate.scheme_id, scheme, split, windows)
         short = max(short, split.city_cents - available)
     raise domain.InsufficientBudget(f"the citizen's budget is {short} cents short for this trip")
 
 
-async def _available(uow: UnitOfWork, grants: list[Any]) -> dict[UUID, int]:
-    if len(grants) < 2:
+async def available_balances(uow: UnitOfWork, coverings: Iterable[list[Any]]) -> dict[UUID, int]:
+    """Available balances of the grants of trips that have a choice (with one grant, the ledger decides)."""
+    ids = [accounts.grant_account(g.id) for covering in coverings if len(covering) > 1 for g in covering]
+    if not ids:
         return {}
     session = await ledger_session(uow)
-    found = await session.lookup_accounts([accounts.grant_account(g.id) for g in grants])
+    found = await session.lookup_accounts(ids)
     return {account.id: account.balance.available for account in found}
 
 
 def _open_grants_query() -> sa.Select[Any]:
     g, s = store.grants, store.schemes
     return (
-        sa.select(g.c.id, g.c.scheme_id, s.c.definition)
+        sa.select(
+            g.c.id, g.c.tenant, g.c.citizen_id, g.c.valid_from, g.c.expires_on, g.c.scheme_id, s.c.definition
+        )
         .join(s, s.c.id == g.c.scheme_id)
         .where(
-            g.c.tenant == sa.bindparam("tenant"),
-            g.c.citizen_id == sa.bindparam("citizen_id"),
-            g.c.valid_from <= sa.bindparam("day"),
-            g.c.expires_on >= sa.bindparam("day"),
+            sa.tuple_(g.c.tenant, g.c.citizen_id).in_(sa.bindparam("citizens", expanding=True)),
+            g.c.valid_from <= sa.bindparam("last_day"),
+            g.c.expires_on >= sa.bindparam("first_day"),
             g.c.expired_cents.is_(None),
         )
         .order_by(g.c.expires_on, g.c.id)
@@ -99,36 +142,44 @@ def _open_grants_query() -> sa.Select[Any]:
 _OPEN_GRANTS = _open_grants_query()
 
 
-async def _open_grants(uow: UnitOfWork, tenant: str, citizen_id: str, at: datetime) -> list[Any]:
-    day = at.astimezone(LOCAL_TIME).date()
-    params = {"tenant": tenant, "citizen_id": citizen_id, "day": day}
-    return list((await uow.session.execute(_OPEN_GRANTS, params)).all())
+async def open_grants(
+    uow: UnitOfWork, citizens: Collection[tuple[str, str]], moments: Iterable[datetime]
+) -> list[Any]:
+    """Unexpired grants of the (tenant, citizen) pairs valid on some day of `moments`, in expiry order."""
+    days = [moment.astimezone(LOCAL_TIME).date() for moment in moments]
+    params = {"citizens": sorted(set(citizens)), "first_day": min(days), "last_day": max(days)}
+    connection = await uow.session.connection()
+    return list((await connection.execute(_OPEN_GRANTS, params)).all())
 
 
 async def lock_usage(
     uow: UnitOfWork, citizen_id: str, scheme_id: UUID, windows: Iterable[str]
 ) -> dict[str, int]:
     """Used city share per cap window, with the counters locked until the transaction ends."""
-    keys = sorted(set(windows))
-    if not keys:
+    used = await lock_usages(uow, [(citizen_id, scheme_id, window) for window in windows])
+    return {window: cents for (_, _, window), cents in used.items()}
+
+
+async def lock_usages(uow: UnitOfWork, keys: Iterable[UsageKey]) -> dict[UsageKey, int]:
+    """Used city share per (citizen, scheme, window), locked in one sorted order so that no two deadlock."""
+    wanted = sorted(set(keys))
+    if not wanted:
         return {}
     u = store.usage
     connection = await uow.session.connection()
     dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     await uow.session.execute(
         dialect_insert(u)
-        .values(
-            [{"citizen_id": citizen_id, "scheme_id": scheme_id, "window": k, "used_cents": 0} for k in keys]
-        )
+        .values([{"citizen_id": c, "scheme_id": s, "window": w, "used_cents": 0} for c, s, w in wanted])
         .on_conflict_do_nothing()
     )
     rows = await uow.session.execute(
-        sa.select(u.c.window, u.c.used_cents)
-        .where(u.c.citizen_id == citizen_id, u.c.scheme_id == scheme_id, u.c.window.in_(keys))
-        .order_by(u.c.window)
+        sa.select(u.c.citizen_id, u.c.scheme_id, u.c.window, u.c.used_cents)
+        .where(sa.tuple_(u.c.citizen_id, u.c.scheme_id, u.c.window).in_(wanted))
+        .order_by(u.c.citizen_id, u.c.scheme_id, u.c.window)
         .with_for_update()
     )
-    return {row.window: row.used_cents for row in rows}
+    return {(row.citizen_id, row.scheme_id, row.window): row.used_cents for row in rows}
 
 
 async def add_usage(

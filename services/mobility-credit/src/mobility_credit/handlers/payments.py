@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -20,10 +21,10 @@ from servicekit.auth import Principal
 
 Answer = tuple[int, dict[str, Any]]
 DEFAULT_HOLD_S = 2 * 3600
-_INSERT_TRIP = sa.insert(store.trips)
+INSERT_TRIP = sa.insert(store.trips)
 
 
-def _scope(principal: Principal, provider_id: UUID) -> str:
+def scope_of(principal: Principal, provider_id: UUID) -> str:
     return f"{principal.tenant}/{provider_id}"
 
 
@@ -37,25 +38,16 @@ async def pay_trip(
         trip_id = accounts.derived_id("trip", provider_id, key)
         payable = accounts.provider_payable(provider_id, provider.shards).pick(trip_id)
         await add_usage(uow, body.citizen_id, choice.scheme_id, choice.windows, choice.split.city_cents)
-        out = await record_trip(
-            uow, principal.tenant, provider, trip_id, body.citizen_id, trip, choice, payable
-        )
+        paid = paid_trip(principal.tenant, provider, trip_id, body.citizen_id, trip, choice, payable)
+        out = await record_trip(uow, paid)
         # The ledger locks the budget and the provider's payable shard: last, so they are held briefly.
         if choice.split.city_cents > 0:
-            money = Transfer(
-                trip_id,
-                accounts.grant_account(choice.grant_id),
-                payable,
-                choice.split.city_cents,
-                accounts.EUR,
-                accounts.TransferCode.TRIP,
-            )
-            await transfer(uow, [money])
+            await transfer(uow, [trip_transfer(trip_id, choice, payable)])
         return 201, out.model_dump(mode="json")
 
     return await idempotent(
         uow_factory,
-        scope=_scope(principal, provider_id),
+        scope=scope_of(principal, provider_id),
         key=key,
         operation="pay",
         body=body.model_dump(mode="json"),
@@ -63,8 +55,28 @@ async def pay_trip(
     )
 
 
-async def record_trip(
-    uow: UnitOfWork,
+def trip_transfer(trip_id: UUID, choice: Choice, payable: UUID) -> Transfer:
+    """The city share of a trip, from the chosen grant to the provider's payable shard."""
+    return Transfer(
+        trip_id,
+        accounts.grant_account(choice.grant_id),
+        payable,
+        choice.split.city_cents,
+        accounts.EUR,
+        accounts.TransferCode.TRIP,
+    )
+
+
+@dataclass(frozen=True)
+class PaidTrip:
+    """What paying a trip writes: the trips row, the TripPaid event and the answer."""
+
+    row: dict[str, Any]
+    event: events.TripPaid
+    out: TripOut
+
+
+def paid_trip(
     tenant: str,
     provider: Any,
     trip_id: UUID,
@@ -73,52 +85,44 @@ async def record_trip(
     choice: Choice,
     payable: UUID,
     hold_id: UUID | None = None,
-) -> TripOut:
+) -> PaidTrip:
     paid_at = now()
     split = choice.split
-    await uow.session.execute(
-        _INSERT_TRIP,
-        dict(
-            id=trip_id,
-            tenant=tenant,
-            provider_id=provider.id,
-            citizen_id=citizen_id,
-            scheme_id=choice.scheme_id,
-            grant_id=choice.grant_id,
-            mode=trip.mode.value,
-            place_name=trip.place_name,
-            lat=trip.lat,
-            lon=trip.lon,
-            consumed_at=trip.consumed_at,
-            total_cents=split.total_cents,
-            city_share_cents=split.city_cents,
-            advantage=split.advantage,
-            hold_id=hold_id,
-            payable_account_id=payable,
-            paid_at=paid_at,
-        ),
-    )
-    place = events.Place(name=trip.place_name, lat=trip.lat, lon=trip.lon)
-    uow.emit(
-        events.TripPaid(
-            trip_id=trip_id,
-            citizen_id=citizen_id,
-            provider_id=provider.id,
-            provider_name=provider.name,
-            scheme_id=choice.scheme_id,
-            mode=trip.mode.value,
-            place=place,
-            consumed_at=trip.consumed_at,
-            total_cents=split.total_cents,
-            city_share_cents=split.city_cents,
-            citizen_share_cents=split.citizen_cents,
-            hold_id=hold_id,
-            paid_at=paid_at,
-        ),
+    row = dict(
+        id=trip_id,
         tenant=tenant,
-        subject=str(trip_id),
+        provider_id=provider.id,
+        citizen_id=citizen_id,
+        scheme_id=choice.scheme_id,
+        grant_id=choice.grant_id,
+        mode=trip.mode.value,
+        place_name=trip.place_name,
+        lat=trip.lat,
+        lon=trip.lon,
+        consumed_at=trip.consumed_at,
+        total_cents=split.total_cents,
+        city_share_cents=split.city_cents,
+        advantage=split.advantage,
+        hold_id=hold_id,
+        payable_account_id=payable,
+        paid_at=paid_at,
     )
-    return TripOut(
+    event = events.TripPaid(
+        trip_id=trip_id,
+        citizen_id=citizen_id,
+        provider_id=provider.id,
+        provider_name=provider.name,
+        scheme_id=choice.scheme_id,
+        mode=trip.mode.value,
+        place=events.Place(name=trip.place_name, lat=trip.lat, lon=trip.lon),
+        consumed_at=trip.consumed_at,
+        total_cents=split.total_cents,
+        city_share_cents=split.city_cents,
+        citizen_share_cents=split.citizen_cents,
+        hold_id=hold_id,
+        paid_at=paid_at,
+    )
+    out = TripOut(
         id=trip_id,
         provider_id=provider.id,
         citizen_id=citizen_id,
@@ -134,6 +138,13 @@ async def record_trip(
         hold_id=hold_id,
         paid_at=paid_at,
     )
+    return PaidTrip(row, event, out)
+
+
+async def record_trip(uow: UnitOfWork, paid: PaidTrip) -> TripOut:
+    await uow.session.execute(INSERT_TRIP, paid.row)
+    uow.emit(paid.event, tenant=paid.row["tenant"], subject=str(paid.row["id"]))
+    return paid.out
 
 
 def trip_out(row: Any) -> TripOut:
@@ -221,7 +232,7 @@ async def place_hold(
 
     return await idempotent(
         uow_factory,
-        scope=_scope(principal, provider_id),
+        scope=scope_of(principal, provider_id),
         key=key,
         operation="hold",
         body=body.model_dump(mode="json"),
@@ -277,8 +288,7 @@ async def capture_hold(
         await transfer(uow, [resolution])
         await add_usage(uow, hold.citizen_id, hold.scheme_id, hold.usage_keys, city - hold.amount_cents)
         await _resolve(uow, hold_id, "captured", trip_id)
-        out = await record_trip(
-            uow,
+        paid = paid_trip(
             principal.tenant,
             provider,
             trip_id,
@@ -288,6 +298,7 @@ async def capture_hold(
             hold.payable_account_id,
             hold_id,
         )
+        out = await record_trip(uow, paid)
         uow.emit(
             events.HoldCaptured(
                 hold_id=hold_id,
@@ -305,7 +316,7 @@ async def capture_hold(
 
     return await idempotent(
         uow_factory,
-        scope=_scope(principal, provider_id),
+        scope=scope_of(principal, provider_id),
         key=key,
         operation=f"capture/{hold_id}",
         body=body.model_dump(mode="json"),
@@ -371,7 +382,7 @@ async def void_hold(
 
     return await idempotent(
         uow_factory,
-        scope=_scope(principal, provider_id),
+        scope=scope_of(principal, provider_id),
         key=key,
         operation=f"void/{hold_id}",
         body={},
@@ -451,7 +462,7 @@ async def refund_trip(
 
     return await idempotent(
         uow_factory,
-        scope=_scope(principal, provider_id),
+        scope=scope_of(principal, provider_id),
         key=key,
         operation=f"refund/{trip_id}",
         body=body.model_dump(mode="json"),
