@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request, Response
 
 from contracts import registry
-from incentives import admin, claims, domain, models, settlement, spending, store
+from incentives import admin, claims, domain, models, redemption, settlement, spending, store
 from incentives.settings import Settings
 from servicekit.auth import CurrentPrincipal, Principal, require_roles
-from servicekit.service import UowFactory
+from servicekit.service import ADMIN_ROLES, UowFactory, get_context
 
 router = APIRouter(prefix="/v1", tags=["incentives"])
 Citizen = Annotated[Principal, Depends(require_roles("citizen"))]
@@ -45,8 +45,19 @@ def qr_secret(request: Request) -> bytes:
     return cached
 
 
+def redemption_desk(request: Request) -> redemption.RedemptionDesk:
+    """The process's desk deciding concurrent scans together (made on the first scan)."""
+    desk: redemption.RedemptionDesk | None = getattr(request.app.state, "redemption_desk", None)
+    context = get_context(request)
+    if desk is None or desk.uow_factory is not context.uow_factory:
+        desk = redemption.RedemptionDesk(context.uow_factory, settings_of(request).velocity_limits())
+        request.app.state.redemption_desk = desk
+    return desk
+
+
 CurrentSettings = Annotated[Settings, Depends(settings_of)]
 QrSecret = Annotated[bytes, Depends(qr_secret)]
+Desk = Annotated[redemption.RedemptionDesk, Depends(redemption_desk)]
 
 
 @router.get("/triggers")
@@ -238,9 +249,14 @@ async def redeem(
     uow_factory: UowFactory,
     secret: QrSecret,
     settings: CurrentSettings,
+    desk: Desk,
 ) -> models.RedemptionOut:
     """The merchant scanned a citizen's QR code and takes `amount` coins from the wallet."""
-    return await spending.redeem(uow_factory, principal, body, secret, settings.velocity_limits())
+    scan = redemption.read_scan(principal, body, secret)
+    if principal.has_role(*ADMIN_ROLES):
+        # An admin's change carries its audit record in its own transaction.
+        return await redemption.redeem_alone(uow_factory, scan, settings.velocity_limits())
+    return await desk.redeem(scan)
 
 
 @router.post("/redemptions/{redemption_id}/refunds")
