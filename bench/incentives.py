@@ -341,8 +341,12 @@ async def redemption_latency(
 ) -> dict[str, Any]:
     identity = DevIdentityProvider(data_dir / "devidp", issuer="cityblocks-dev", audience="cityblocks")
     merchant = {"Authorization": f"Bearer {identity.issue(demo_user('geel.merchant'), ttl_s=3600)}"}
-    async with server(database_url, data_dir, args.workers) as port:
-        pool = await Pool.open([port], args.connections)
+    async with contextlib.AsyncExitStack() as stack:
+        # One single-worker server per instance, the client spreading its connections evenly: uvicorn's own
+        # workers share one listening socket and keep-alive connections pile up on whichever accepted first.
+        instances = [server(database_url, data_dir, 1) for _ in range(args.instances)]
+        ports = list(await asyncio.gather(*(stack.enter_async_context(one) for one in instances)))
+        pool = await Pool.open(ports, args.connections)
         try:
             redemptions = Redemptions(merchant, citizens, shops)
 
@@ -424,7 +428,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--shops", type=int, default=20, help="shops the redemptions spread over")
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--instances", type=int, default=2, help="uvicorn processes (one worker each)")
     parser.add_argument(
         "--only",
         choices=["engine", "redeem"],

@@ -14,7 +14,7 @@ from contracts import registry
 from incentives import admin, claims, domain, models, redemption, settlement, spending, store
 from incentives.settings import Settings
 from servicekit.auth import CurrentPrincipal, Principal, require_roles
-from servicekit.service import ADMIN_ROLES, UowFactory, get_context
+from servicekit.service import ADMIN_ROLES, UowFactory, get_context, get_uow_factory
 
 router = APIRouter(prefix="/v1", tags=["incentives"])
 Citizen = Annotated[Principal, Depends(require_roles("citizen"))]
@@ -27,7 +27,12 @@ def settings_of(request: Request) -> Settings:
     return cast(Settings, request.app.state.settings)
 
 
-def qr_secret(request: Request) -> bytes:
+# Dependencies are coroutines: FastAPI runs a plain function in a worker thread, a hop per request.
+async def current_settings(request: Request) -> Settings:
+    return settings_of(request)
+
+
+async def qr_secret(request: Request) -> bytes:
     """The key signing wallet QR codes: from the settings, else one kept in the data dir (made once)."""
     cached: bytes | None = getattr(request.app.state, "qr_secret", None)
     if cached is None:
@@ -45,7 +50,7 @@ def qr_secret(request: Request) -> bytes:
     return cached
 
 
-def redemption_desk(request: Request) -> redemption.RedemptionDesk:
+async def redemption_desk(request: Request) -> redemption.RedemptionDesk:
     """The process's desk deciding concurrent scans together (made on the first scan)."""
     desk: redemption.RedemptionDesk | None = getattr(request.app.state, "redemption_desk", None)
     context = get_context(request)
@@ -55,7 +60,7 @@ def redemption_desk(request: Request) -> redemption.RedemptionDesk:
     return desk
 
 
-CurrentSettings = Annotated[Settings, Depends(settings_of)]
+CurrentSettings = Annotated[Settings, Depends(current_settings)]
 QrSecret = Annotated[bytes, Depends(qr_secret)]
 Desk = Annotated[redemption.RedemptionDesk, Depends(redemption_desk)]
 
@@ -244,9 +249,9 @@ async def merchant_balances(principal: Merchant, uow_factory: UowFactory) -> lis
 
 @router.post("/redemptions", status_code=201)
 async def redeem(
+    request: Request,
     body: models.RedeemIn,
     principal: Merchant,
-    uow_factory: UowFactory,
     secret: QrSecret,
     settings: CurrentSettings,
     desk: Desk,
@@ -255,7 +260,8 @@ async def redeem(
     scan = redemption.read_scan(principal, body, secret)
     if principal.has_role(*ADMIN_ROLES):
         # An admin's change carries its audit record in its own transaction.
-        return await redemption.redeem_alone(uow_factory, scan, settings.velocity_limits())
+        audited = get_uow_factory(request)
+        return await redemption.redeem_alone(audited, scan, settings.velocity_limits())
     return await desk.redeem(scan)
 
 

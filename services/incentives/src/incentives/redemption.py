@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -66,9 +66,9 @@ async def redeem_together(
     """
     async with uow_factory() as uow:
         session = uow.session
-        merchants = await _merchants(session, {s.merchant_id for s in scans})
-        wallets = await _wallets(session, {s.claims.wallet_id for s in scans})
+        merchants = await store.load_merchants(session, {s.merchant_id for s in scans})
         history = await _History.read(session, scans, limits)
+        wallets = history.scanned
         outcomes: list[Outcome | None] = []
         taken: list[tuple[int, Scan, Any, domain.CoinType]] = []
         for index, scan in enumerate(scans):
@@ -84,7 +84,7 @@ async def redeem_together(
         results = await ledger.create_transfers(
             [_transfer(scan, merchant, coin) for _, scan, merchant, coin in taken]
         )
-        held = {wallet_id: int(row.held) for wallet_id, row in wallets.items()}
+        held = {wallet_id: wallet.held for wallet_id, wallet in wallets.items()}
         redeemed = []
         for (index, scan, merchant, coin), result in zip(taken, results, strict=True):
             refusal = _refusal(result)
@@ -100,7 +100,11 @@ async def redeem_together(
 
 
 async def _check(
-    session: AsyncSession, scan: Scan, merchants: dict[UUID, Any], wallets: dict[UUID, Any], history: _History
+    session: AsyncSession,
+    scan: Scan,
+    merchants: dict[UUID, Any],
+    wallets: dict[UUID, _Wallet],
+    history: _History,
 ) -> tuple[Any, domain.CoinType]:
     merchant = merchants.get(scan.merchant_id)
     principal = scan.principal
@@ -115,37 +119,26 @@ async def _check(
     return merchant, coin
 
 
-async def _merchants(session: AsyncSession, ids: Iterable[UUID]) -> dict[UUID, Any]:
-    m = store.merchants
-    rows = (await session.execute(sa.select(m).where(m.c.id.in_(sorted(ids))))).all()
-    return {row.id: row for row in rows}
-
-
-async def _wallets(session: AsyncSession, ids: Iterable[UUID]) -> dict[UUID, Any]:
-    """The scanned wallets with what they hold (read without a lock: the ledger decides)."""
-    w, a = store.wallets, ledger_tables.accounts
-    held = sa.func.coalesce(a.c.credits_posted - a.c.debits_posted - a.c.debits_pending, 0).label("held")
-    query = (
-        sa.select(w.c.account_id, w.c.citizen_id, held)
-        .select_from(w.outerjoin(a, a.c.id == w.c.account_id))
-        .where(w.c.account_id.in_(sorted(ids)))
-    )
-    return {row.account_id: row for row in (await session.execute(query)).all()}
-
-
 @dataclass
 class _Totals:
     count: int = 0
     coins: int = 0
 
 
+@dataclass(frozen=True)
+class _Wallet:
+    citizen_id: str
+    held: int
+
+
 @dataclass
 class _History:
-    """Nonces used before and recent redemptions per wallet and merchant, plus those this batch admitted."""
+    """Scanned wallets, nonces used before, recent redemptions per wallet and merchant, and this batch's."""
 
-    used: set[UUID]
-    wallets: dict[UUID, _Totals]
-    merchants: dict[UUID, _Totals]
+    scanned: dict[UUID, _Wallet] = field(default_factory=dict)
+    used: set[UUID] = field(default_factory=set)
+    wallets: dict[UUID, _Totals] = field(default_factory=dict)
+    merchants: dict[UUID, _Totals] = field(default_factory=dict)
     admitted_wallets: dict[UUID, _Totals] = field(default_factory=dict)
     admitted_merchants: dict[UUID, _Totals] = field(default_factory=dict)
 
@@ -153,28 +146,35 @@ class _History:
     async def read(
         cls, session: AsyncSession, scans: Sequence[Scan], limits: domain.VelocityLimits
     ) -> _History:
-        """One round trip: the union of the three reads (each a uuid, a count and a sum)."""
-        r = store.redemptions
+        """One round trip: a union of four reads, each row a kind, a uuid, two numbers and maybe a citizen."""
+        r, w, a = store.redemptions, store.wallets, ledger_tables.accounts
+        nonces = {s.claims.nonce for s in scans}
+        wallet_ids = {s.claims.wallet_id for s in scans}
         since = min(s.at for s in scans) - timedelta(seconds=limits.window_s)
         recent = r.c.redeemed_at >= since
         coins = sa.func.coalesce(sa.func.sum(r.c.amount), 0)
-        nonces = sa.select(sa.literal("n"), r.c.qr_nonce, sa.literal(0), sa.literal(0)).where(
-            r.c.qr_nonce.in_(sorted({s.claims.nonce for s in scans}))
-        )
-        per_wallet = (
-            sa.select(sa.literal("w"), r.c.wallet_account_id, sa.func.count(), coins)
-            .where(r.c.wallet_account_id.in_(sorted({s.claims.wallet_id for s in scans})), recent)
-            .group_by(r.c.wallet_account_id)
-        )
-        per_merchant = (
-            sa.select(sa.literal("m"), r.c.merchant_id, sa.func.count(), coins)
-            .where(r.c.merchant_id.in_(sorted({s.merchant_id for s in scans})), recent)
-            .group_by(r.c.merchant_id)
-        )
-        history = cls(set(), {}, {})
-        rows = await session.execute(sa.union_all(nonces, per_wallet, per_merchant))
-        for kind, key, count, total in rows.all():
-            if kind == "n":
+        no_citizen = sa.cast(sa.null(), w.c.citizen_id.type)
+        held = sa.func.coalesce(a.c.credits_posted - a.c.debits_posted - a.c.debits_pending, 0)
+        parts = [
+            # The wallets with what they hold (read without a lock: the ledger decides).
+            sa.select(sa.literal("h"), w.c.account_id, held, sa.literal(0), w.c.citizen_id)
+            .select_from(w.outerjoin(a, a.c.id == w.c.account_id))
+            .where(store.one_of(session, w.c.account_id, wallet_ids)),
+            sa.select(sa.literal("n"), r.c.qr_nonce, sa.literal(0), sa.literal(0), no_citizen).where(
+                store.one_of(session, r.c.qr_nonce, nonces)
+            ),
+            sa.select(sa.literal("w"), r.c.wallet_account_id, sa.func.count(), coins, no_citizen)
+            .where(store.one_of(session, r.c.wallet_account_id, wallet_ids), recent)
+            .group_by(r.c.wallet_account_id),
+            sa.select(sa.literal("m"), r.c.merchant_id, sa.func.count(), coins, no_citizen)
+            .where(store.one_of(session, r.c.merchant_id, {s.merchant_id for s in scans}), recent)
+            .group_by(r.c.merchant_id),
+        ]
+        history = cls()
+        for kind, key, count, total, citizen in (await session.execute(sa.union_all(*parts))).all():
+            if kind == "h":
+                history.scanned[key] = _Wallet(citizen, int(count))
+            elif kind == "n":
                 history.used.add(key)
             else:
                 totals = history.wallets if kind == "w" else history.merchants

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -194,6 +194,25 @@ async def insert_ignore(session: AsyncSession, table: sa.Table, row: Mapping[str
     stmt = upsert(session)(table).values(**row).on_conflict_do_nothing()
     result = await session.execute(stmt)
     return bool(getattr(result, "rowcount", 0))
+
+
+def one_of(session: AsyncSession, column: Any, values: Collection[Any]) -> Any:
+    """`column IN values`; on PostgreSQL one array parameter, so one prepared plan whatever the count."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    return column.in_(list(values))
+
+
+async def load_merchants(session: AsyncSession, ids: Collection[UUID]) -> dict[UUID, Any]:
+    """Merchant rows by id, those found remembered per database (a merchant row never changes)."""
+    known = caches.of(session).merchants
+    missing = [i for i in ids if i not in known]
+    if missing:
+        rows = (
+            await session.execute(sa.select(merchants).where(one_of(session, merchants.c.id, missing)))
+        ).all()
+        known.update((row.id, row) for row in rows)
+    return {i: known[i] for i in ids if i in known}
 
 
 def coin_type_of(row: Any) -> domain.CoinType:
