@@ -203,6 +203,23 @@ def one_of(session: AsyncSession, column: Any, values: Collection[Any]) -> Any:
     return column.in_(list(values))
 
 
+async def insert_many(session: AsyncSession, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert rows; on PostgreSQL as one statement over column arrays instead of one execution per row."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        await session.execute(sa.insert(table), list(rows))
+        return
+    names = list(rows[0])
+    arrays = [
+        sa.func.unnest(
+            sa.bindparam(name, [row[name] for row in rows], type_=postgresql.ARRAY(table.c[name].type))
+        )
+        for name in names
+    ]
+    await session.execute(sa.insert(table).from_select(names, sa.select(*arrays)))
+
+
 async def load_merchants(session: AsyncSession, ids: Collection[UUID]) -> dict[UUID, Any]:
     """Merchant rows by id, those found remembered per database (a merchant row never changes)."""
     known = caches.of(session).merchants
