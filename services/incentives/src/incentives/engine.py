@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 from weakref import WeakKeyDictionary
@@ -175,7 +176,7 @@ class Pending:
     trigger_type: str
     at: datetime
 
-    @property
+    @cached_property  # read three times per grant; the window key needs a time zone conversion
     def usage_key(self) -> UsageKey | None:
         rule = self.grant.rule
         if rule.limit_window is None:
