@@ -26,13 +26,26 @@ async def lock(uow: UnitOfWork, keys: Iterable[UsageKey]) -> dict[UsageKey, int]
         session = uow.session
         rows: Sequence[Any]
         if session.get_bind().dialect.name == "postgresql":
-            columns = [list(column) for column in zip(*missing, strict=True)]
-            rows = (await session.execute(_claim(), dict(zip(("c", "m", "w"), columns, strict=True)))).all()
+            rows = (await session.execute(_claim(), _key_columns(missing))).all()
         else:
             rows = await _claim_portably(uow, missing)
         for campaign_id, member, window_key, coins in rows:
             seen[(campaign_id, member, window_key)] = int(coins)
     return {key: seen[key] for key in wanted}
+
+
+def _key_arrays() -> list[sa.BindParameter[Any]]:
+    """The keys as three arrays on PostgreSQL: campaigns `c`, members `m`, windows `w`."""
+    return [
+        sa.bindparam("c", type_=postgresql.ARRAY(sa.Uuid)),
+        sa.bindparam("m", type_=postgresql.ARRAY(sa.String)),
+        sa.bindparam("w", type_=postgresql.ARRAY(sa.String)),
+    ]
+
+
+def _key_columns(keys: Sequence[UsageKey]) -> dict[str, list[Any]]:
+    campaigns, members, windows = (list(column) for column in zip(*keys, strict=True))
+    return {"c": campaigns, "m": members, "w": windows}
 
 
 @cache
@@ -43,11 +56,7 @@ def _claim() -> sa.TextClause:
         "SELECT k.c, k.m, k.w, 0 FROM unnest(:c, :m, :w) WITH ORDINALITY AS k(c, m, w, n) ORDER BY k.n "
         "ON CONFLICT (campaign_id, member_id, window_key) DO UPDATE SET coins = limit_usage.coins "
         "RETURNING campaign_id, member_id, window_key, coins"
-    ).bindparams(
-        sa.bindparam("c", type_=postgresql.ARRAY(sa.Uuid)),
-        sa.bindparam("m", type_=postgresql.ARRAY(sa.String)),
-        sa.bindparam("w", type_=postgresql.ARRAY(sa.String)),
-    )
+    ).bindparams(*_key_arrays())
 
 
 async def _claim_portably(uow: UnitOfWork, missing: list[UsageKey]) -> Sequence[Any]:
@@ -74,9 +83,7 @@ async def add(uow: UnitOfWork, granted: Iterable[tuple[UsageKey, int]]) -> None:
     session = uow.session
     if session.get_bind().dialect.name == "postgresql":
         keys = sorted(totals)
-        columns = [list(column) for column in zip(*keys, strict=True)]
-        params = dict(zip(("c", "m", "w"), columns, strict=True))
-        await session.execute(_add(), {**params, "g": [totals[key] for key in keys]})
+        await session.execute(_add(), {**_key_columns(keys), "g": [totals[key] for key in keys]})
     else:
         await _add_portably(uow, totals)
     seen = caches.usage_in(uow)
@@ -89,12 +96,7 @@ def _add() -> sa.TextClause:
     return sa.text(
         "UPDATE limit_usage AS u SET coins = u.coins + k.g FROM unnest(:c, :m, :w, :g) AS k(c, m, w, g) "
         "WHERE u.campaign_id = k.c AND u.member_id = k.m AND u.window_key = k.w"
-    ).bindparams(
-        sa.bindparam("c", type_=postgresql.ARRAY(sa.Uuid)),
-        sa.bindparam("m", type_=postgresql.ARRAY(sa.String)),
-        sa.bindparam("w", type_=postgresql.ARRAY(sa.String)),
-        sa.bindparam("g", type_=postgresql.ARRAY(sa.BigInteger)),
-    )
+    ).bindparams(*_key_arrays(), sa.bindparam("g", type_=postgresql.ARRAY(sa.BigInteger)))
 
 
 async def _add_portably(uow: UnitOfWork, totals: dict[UsageKey, int]) -> None:
