@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from contracts import incentives as events
 from contracts import mobility_credit
 from contracts.envelope import Envelope
+from eventbus import tracing
 from eventbus.dead_letters import list_dead_letters
 from incentives import demo, engine
 from incentives.testing import GEEL, Service, running_service, settings_for, trip
@@ -157,3 +159,17 @@ async def test_a_failing_event_in_a_batch_does_not_hold_back_its_neighbours(
         assert await balance(service, "geel.citizen", "KEMPEN") == 10
         letters = await list_dead_letters(service.context.sessionmaker, consumer="incentives")
         assert [letter.event_id for letter in letters] == [broken.id]
+
+
+async def test_coins_issued_at_commit_continue_the_trace_of_the_event_that_earned_them(
+    service: Service,
+) -> None:
+    parents = [tracing.new_traceparent() for _ in range(2)]
+    envelopes = [
+        Envelope.wrap(trip(), source="/cityblocks/test", tenant=GEEL, traceparent=p) for p in parents
+    ]
+    await service.context.consumer.deliver_batch(envelopes)
+    await service.context.relay.drain()
+    issued = [r.envelope for r in service.context.bus.records(events.CoinsIssued.topic)]  # type: ignore[attr-defined]
+    traces = {e.data["trigger_event_id"]: tracing.trace_id_of(e.traceparent or "-") for e in issued}
+    assert traces == {e.id: tracing.trace_id_of(p) for e, p in zip(envelopes, parents, strict=True)}

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts import incentives as events
 from contracts.base import Event
 from contracts.envelope import Envelope
-from eventbus import UnitOfWork
+from eventbus import UnitOfWork, tracing
 from incentives import book, caches, domain, limits, rules, store
 from ledger import Transfer, TransferFlags
 
@@ -132,7 +132,8 @@ async def on_event(uow: UnitOfWork, event: Event, envelope: Envelope) -> None:
         amount = rule.reward.amount(rule.coin, base if isinstance(base, int) else None)
         grants.append(Grant(rule, beneficiary, amount))
     if grants:
-        _defer(uow, [Pending(grant, envelope.id, envelope.type, envelope.time) for grant in grants])
+        trace = tracing.current_traceparent()
+        _defer(uow, [Pending(grant, envelope.id, envelope.type, envelope.time, trace) for grant in grants])
 
 
 async def _beneficiary(session: AsyncSession, rule: ActiveRule, data: dict[str, Any]) -> str | None:
@@ -175,6 +176,8 @@ class Pending:
     trigger_id: str
     trigger_type: str
     at: datetime
+    # The trace of the handler that found the grant: issuance runs at commit, after that span ended.
+    traceparent: str | None = None
 
     @cached_property  # read three times per grant; the window key needs a time zone conversion
     def usage_key(self) -> UsageKey | None:
@@ -325,7 +328,8 @@ async def _record(uow: UnitOfWork, issued: list[tuple[_Planned, int]]) -> None:
     ]
     await store.insert_many(uow.session, store.issuances, rows)
     for p, amount in issued:
-        uow.emit(_issued_event(p, amount, now), tenant=p.pending.grant.rule.coin.issuer_tenant)
+        tenant = p.pending.grant.rule.coin.issuer_tenant
+        uow.emit(_issued_event(p, amount, now), tenant=tenant, traceparent=p.pending.traceparent)
 
 
 def _issued_event(p: _Planned, amount: int, now: datetime) -> events.CoinsIssued:
