@@ -147,14 +147,24 @@ def probe_envelopes(count: int) -> list[Envelope]:
 
 def postgres_cpu_s(database_url: str) -> float | None:
     """CPU seconds so far of the PostgreSQL backends serving this database (a local server), else None."""
-    name, tick, total, found = f" {database_url.rsplit('/', 1)[-1]} ", os.sysconf("SC_CLK_TCK"), 0, False
+    name = f" {database_url.rsplit('/', 1)[-1]} "
+    backends = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         with contextlib.suppress(OSError):
             command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
             if command.startswith("postgres:") and name in command:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total, found = total + int(fields[11]) + int(fields[12]), True
-    return total / tick if found else None
+                backends.append(int(pid))
+    return process_cpu_s(backends) if backends else None
+
+
+def process_cpu_s(pids: list[int]) -> float:
+    """CPU seconds so far of these processes (user and system, from /proc; ended ones count nothing)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def deliver_for(
@@ -276,7 +286,7 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def server(database_url: str, data_dir: Path, workers: int) -> AsyncIterator[int]:
+async def server(database_url: str, data_dir: Path, workers: int) -> AsyncIterator[tuple[int, int]]:
     port = free_port()
     env = {
         **os.environ,
@@ -295,7 +305,7 @@ async def server(database_url: str, data_dir: Path, workers: int) -> AsyncIterat
     process = subprocess.Popen(command, env=env)  # noqa: ASYNC220 (started once, before measuring)
     try:
         await wait_ready(port, lambda: process.poll() is None)
-        yield port
+        yield port, process.pid
     finally:
         process.terminate()
         try:
@@ -370,7 +380,8 @@ async def redemption_latency(
         # One single-worker server per instance, the client spreading its connections evenly: uvicorn's own
         # workers share one listening socket and keep-alive connections pile up on whichever accepted first.
         instances = [server(database_url, data_dir, 1) for _ in range(args.instances)]
-        ports = list(await asyncio.gather(*(stack.enter_async_context(one) for one in instances)))
+        started = await asyncio.gather(*(stack.enter_async_context(one) for one in instances))
+        ports, pids = [port for port, _ in started], [pid for _, pid in started]
         pool = await Pool.open(ports, args.connections)
         try:
             redemptions = Redemptions(merchant, citizens, shops)
@@ -385,7 +396,9 @@ async def redemption_latency(
                 started = time.perf_counter()
                 await redemptions.redeem(pool)
                 sequential.append(time.perf_counter() - started)
+            cpu = process_cpu_s(pids), postgres_cpu_s(database_url)
             latencies, failures = await open_loop(args.rate, args.seconds, lambda: redemptions.redeem(pool))
+            used = process_cpu_s(pids) - cpu[0], (postgres_cpu_s(database_url) or 0.0) - (cpu[1] or 0.0)
         finally:
             pool.close()
     p99 = percentile(latencies, 0.99) * 1000
@@ -400,6 +413,10 @@ async def redemption_latency(
         "redeem_statuses": redemptions.statuses,
         "baseline_health_p99_ms_at_200_rps": round(percentile(health_latencies, 0.99) * 1000, 1),
         "baseline_one_at_a_time_redeem_p50_ms": round(percentile(sequential, 0.5) * 1000, 1),
+        "server_cpu_ms_per_redemption": round(used[0] * 1000 / max(len(latencies), 1), 3),
+        "postgres_cpu_ms_per_redemption": None
+        if cpu[1] is None
+        else round(used[1] * 1000 / max(len(latencies), 1), 3),
     }
 
 
