@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from incentives import book, domain, models, spending, store
 from ledger import Transfer, TransferResult
 from ledger import tables as ledger_tables
 from servicekit.auth import Principal
+
+log = logging.getLogger(__name__)
 
 # Scans decided in one transaction at most; more wait for the next one.
 MAX_BATCH = 64
@@ -327,6 +330,7 @@ class RedemptionDesk:
             outcomes = await redeem_together(self.uow_factory, [scan for scan, _ in batch], self._limits)
         except Exception as error:
             if len(batch) > 1:
+                log.warning("a batch of %d scans failed; deciding each alone", len(batch), exc_info=True)
                 for item in batch:
                     await self._decide([item])
                 return
