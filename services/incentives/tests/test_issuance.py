@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from contracts import incentives as events
 from contracts import mobility_credit
 from contracts.envelope import Envelope
+from eventbus import tracing
+from eventbus.dead_letters import list_dead_letters
 from incentives import demo, engine
-from incentives.testing import GEEL, Service, trip
+from incentives.testing import GEEL, Service, running_service, settings_for, trip
 
 SUNDAY_LATE = datetime(2026, 11, 29, 22, 59, 59, tzinfo=UTC)  # 23:59:59 in Geel
 MONDAY = datetime(2026, 11, 29, 23, 0, 0, tzinfo=UTC)  # 00:00 in Geel
@@ -116,3 +122,54 @@ async def test_the_service_subscribes_to_every_other_service_s_events(service: S
     topics = set(service.context.consumer.topics)
     assert {"mobility-credit.trips", "logistics.orders", "probe.records"} <= topics
     assert not any(t.startswith("incentives.") for t in topics)
+
+
+async def test_a_batch_with_repeats_and_replays_issues_once_per_event_and_rule_within_limit_and_budget(
+    service: Service,
+) -> None:
+    await small_budget_campaign(service, 32)
+    envelopes = [Envelope.wrap(trip(), source="/cityblocks/test", tenant=GEEL) for _ in range(7)]
+    envelopes = [envelopes[0], *envelopes, envelopes[3]]  # the same event twice in one batch
+    await service.context.consumer.deliver_batch(envelopes)
+    # Delivered again (a crash before the offset commit), and once more one by one without the inbox.
+    await service.context.consumer.deliver_batch(envelopes)
+    for envelope in envelopes[:3]:
+        async with service.context.uow_factory() as uow:
+            await engine.on_event(uow, trip().model_validate(envelope.data), envelope)
+    # Seven bus trips: the weekly limit of 20 Kempen coins holds inside one batch; the 32-coin budget too.
+    assert await balance(service, "geel.citizen", "KEMPEN") == 20
+    assert await balance(service, "geel.citizen", "GEEL") == 32
+
+
+async def test_a_failing_event_in_a_batch_does_not_hold_back_its_neighbours(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = [Envelope.wrap(trip(), source="/cityblocks/test", tenant=GEEL) for _ in range(2)]
+    broken = Envelope.wrap(trip(), source="/cityblocks/test", tenant=GEEL)
+    issue_many = engine.issue_many
+
+    async def fragile(uow: Any, pending: list[engine.Pending]) -> int:
+        if any(p.trigger_id == broken.id for p in pending):
+            raise RuntimeError("this event breaks its transaction")
+        return await issue_many(uow, pending)
+
+    monkeypatch.setattr(engine, "issue_many", fragile)
+    async with running_service(settings_for(tmp_path, consumer_backoff_s=0.01)) as service:
+        await service.context.consumer.deliver_batch([good[0], broken, good[1]])
+        assert await balance(service, "geel.citizen", "KEMPEN") == 10
+        letters = await list_dead_letters(service.context.sessionmaker, consumer="incentives")
+        assert [letter.event_id for letter in letters] == [broken.id]
+
+
+async def test_coins_issued_at_commit_continue_the_trace_of_the_event_that_earned_them(
+    service: Service,
+) -> None:
+    parents = [tracing.new_traceparent() for _ in range(2)]
+    envelopes = [
+        Envelope.wrap(trip(), source="/cityblocks/test", tenant=GEEL, traceparent=p) for p in parents
+    ]
+    await service.context.consumer.deliver_batch(envelopes)
+    await service.context.relay.drain()
+    issued = [r.envelope for r in service.context.bus.records(events.CoinsIssued.topic)]  # type: ignore[attr-defined]
+    traces = {e.data["trigger_event_id"]: tracing.trace_id_of(e.traceparent or "-") for e in issued}
+    assert traces == {e.id: tracing.trace_id_of(p) for e, p in zip(envelopes, parents, strict=True)}

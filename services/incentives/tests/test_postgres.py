@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from uuid import UUID, uuid4
 
 import pytest
 
 from contracts import mobility_credit
-from incentives import demo
-from incentives.testing import Service, running_service, settings_for, trip
+from incentives import demo, domain, redemption
+from incentives.testing import GEEL, Service, running_service, settings_for, trip
 from ledger import Ledger
+from servicekit.auth import Principal
+from servicekit.devidp import demo_user_id
 
 pytestmark = pytest.mark.postgres
+LIMITS = domain.VelocityLimits()
 
 
 async def coins(service: Service, username: str, code: str) -> int:
@@ -67,3 +72,44 @@ async def test_limits_budgets_and_one_time_codes_hold_under_concurrency(
     finally:
         await ledger.close()
     assert report.ok, report
+
+
+async def test_one_qr_code_in_two_concurrent_redemption_batches_is_redeemed_once(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    settings = settings_for(tmp_path, database_url=postgres_url)
+    async with running_service(settings) as service:
+        citizens = ["geel.citizen", "anna", "bert"]
+        for citizen in citizens:
+            await service.deliver(trip(citizen))  # 5 Kempen coins each
+        merchant = Principal(demo_user_id("geel.merchant"), frozenset({"merchant"}), GEEL)
+
+        def scan(citizen: str, nonce: UUID) -> redemption.Scan:
+            wallet_id = domain.wallet_account(demo_user_id(citizen), demo.KEMPEN_COIN)
+            claims = domain.QrClaims(
+                wallet_id, demo.KEMPEN_COIN, nonce, datetime.now(UTC) + timedelta(minutes=1)
+            )
+            return redemption.Scan(merchant, demo.BAKERY, 2, claims, datetime.now(UTC))
+
+        shared = uuid4()
+        # Two processes' desks, each deciding a batch that holds the same code: their transactions collide on
+        # the transfer id; the loser's batch is decided again scan by scan and finds the code used.
+        desks = [redemption.RedemptionDesk(service.context.uow_factory, LIMITS) for _ in range(2)]
+        outcomes = await asyncio.gather(
+            *(desk.redeem(scan("geel.citizen", shared)) for desk in desks),
+            desks[0].redeem(scan("anna", uuid4())),
+            desks[1].redeem(scan("bert", uuid4())),
+            return_exceptions=True,
+        )
+        kinds = [type(outcome).__name__ for outcome in outcomes]
+        assert sorted(kinds[:2]) == ["QrAlreadyUsed", "RedemptionOut"], outcomes
+        assert kinds[2:] == ["RedemptionOut", "RedemptionOut"], outcomes
+        for citizen in citizens:
+            headers = service.headers("geel.citizen", sub=demo_user_id(citizen))
+            wallet = (await service.client.get("/v1/wallet", headers=headers)).json()
+            assert wallet[0]["balance"] == 3
+    ledger = Ledger.from_url(postgres_url)
+    try:
+        assert (await ledger.verify()).ok
+    finally:
+        await ledger.close()

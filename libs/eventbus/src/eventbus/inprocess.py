@@ -102,7 +102,10 @@ class InProcessBus:
         return zlib.crc32(key.encode()) % self._partitions
 
     def _log(self, topic: str) -> list[list[Record]]:
-        return self._logs.setdefault(topic, [[] for _ in range(self._partitions)])
+        log = self._logs.get(topic)  # not setdefault: that would build the empty partitions on every call
+        if log is None:
+            log = self._logs[topic] = [[] for _ in range(self._partitions)]
+        return log
 
     def _group_lag(self, sub: Subscription) -> int:
         """Records the group has not committed; sets the lag gauge per topic as the Kafka bus does."""

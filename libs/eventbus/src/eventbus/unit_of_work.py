@@ -42,15 +42,25 @@ class UnitOfWork:
         self.emitted: list[Envelope] = []
 
     def emit(
-        self, event: Event, *, tenant: str, subject: str | None = None, event_id: str | None = None
+        self,
+        event: Event,
+        *,
+        tenant: str,
+        subject: str | None = None,
+        event_id: str | None = None,
+        traceparent: str | None = None,
     ) -> Envelope:
-        """Queue an event for this transaction's outbox; raises before anything is written when invalid."""
+        """Queue an event for this transaction's outbox; raises before anything is written when invalid.
+
+        The event continues `traceparent` when given (work deferred past the span that caused it), else the
+        current trace, else it starts one.
+        """
         envelope = Envelope.wrap(
             checked(event),
             source=self._source,
             tenant=tenant,
             subject=subject,
-            traceparent=tracing.current_traceparent() or tracing.new_traceparent(),
+            traceparent=traceparent or tracing.current_traceparent() or tracing.new_traceparent(),
             event_id=event_id,
         )
         self._pending.append(envelope)

@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request, Response
 
 from contracts import registry
-from incentives import admin, claims, domain, models, settlement, spending, store
+from incentives import admin, claims, domain, models, redemption, settlement, spending, store
 from incentives.settings import Settings
 from servicekit.auth import CurrentPrincipal, Principal, require_roles
-from servicekit.service import UowFactory
+from servicekit.service import ADMIN_ROLES, UowFactory, get_context, get_uow_factory
 
 router = APIRouter(prefix="/v1", tags=["incentives"])
 Citizen = Annotated[Principal, Depends(require_roles("citizen"))]
@@ -27,7 +27,12 @@ def settings_of(request: Request) -> Settings:
     return cast(Settings, request.app.state.settings)
 
 
-def qr_secret(request: Request) -> bytes:
+# Dependencies are coroutines: FastAPI runs a plain function in a worker thread, a hop per request.
+async def current_settings(request: Request) -> Settings:
+    return settings_of(request)
+
+
+async def qr_secret(request: Request) -> bytes:
     """The key signing wallet QR codes: from the settings, else one kept in the data dir (made once)."""
     cached: bytes | None = getattr(request.app.state, "qr_secret", None)
     if cached is None:
@@ -45,8 +50,19 @@ def qr_secret(request: Request) -> bytes:
     return cached
 
 
-CurrentSettings = Annotated[Settings, Depends(settings_of)]
+async def redemption_desk(request: Request) -> redemption.RedemptionDesk:
+    """The process's desk deciding concurrent scans together (made on the first scan)."""
+    desk: redemption.RedemptionDesk | None = getattr(request.app.state, "redemption_desk", None)
+    context = get_context(request)
+    if desk is None or desk.uow_factory is not context.uow_factory:
+        desk = redemption.RedemptionDesk(context.uow_factory, settings_of(request).velocity_limits())
+        request.app.state.redemption_desk = desk
+    return desk
+
+
+CurrentSettings = Annotated[Settings, Depends(current_settings)]
 QrSecret = Annotated[bytes, Depends(qr_secret)]
+Desk = Annotated[redemption.RedemptionDesk, Depends(redemption_desk)]
 
 
 @router.get("/triggers")
@@ -233,14 +249,20 @@ async def merchant_balances(principal: Merchant, uow_factory: UowFactory) -> lis
 
 @router.post("/redemptions", status_code=201)
 async def redeem(
+    request: Request,
     body: models.RedeemIn,
     principal: Merchant,
-    uow_factory: UowFactory,
     secret: QrSecret,
     settings: CurrentSettings,
+    desk: Desk,
 ) -> models.RedemptionOut:
     """The merchant scanned a citizen's QR code and takes `amount` coins from the wallet."""
-    return await spending.redeem(uow_factory, principal, body, secret, settings.velocity_limits())
+    scan = redemption.read_scan(principal, body, secret)
+    if principal.has_role(*ADMIN_ROLES):
+        # An admin's change carries its audit record in its own transaction.
+        audited = get_uow_factory(request)
+        return await redemption.redeem_alone(audited, scan, settings.velocity_limits())
+    return await desk.redeem(scan)
 
 
 @router.post("/redemptions/{redemption_id}/refunds")

@@ -5,13 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy.exc import IntegrityError
 
-from incentives import api, demo, domain, handlers, rules, store
+from incentives import api, demo, domain, handlers, rules, store, tokens
 from incentives.settings import Settings
+from ledger import install_heads
 from ledger import metadata as ledger_metadata
 from servicekit.app import create_service_app
 from servicekit.db import create_all
 from servicekit.service import ServiceContext, ServiceSpec
+
+# Each ledger transaction holds one journal chain's head until it commits: enough chains that redemptions and
+# the rule engine's batches commit side by side instead of one after the other.
+JOURNAL_CHAINS = 16
 
 
 async def create_ledger_tables(context: ServiceContext) -> None:
@@ -21,6 +27,11 @@ async def create_ledger_tables(context: ServiceContext) -> None:
     without the triggers that keep the journal append-only.
     """
     await create_all(context.engine, ledger_metadata)
+    try:
+        async with context.engine.begin() as connection:
+            await install_heads(connection, JOURNAL_CHAINS)
+    except IntegrityError:
+        pass  # another worker of this service installed them at the same moment
 
 
 SPEC = ServiceSpec(
@@ -48,4 +59,6 @@ SPEC = ServiceSpec(
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(SPEC, settings or Settings())
+    app = create_service_app(SPEC, settings or Settings())
+    app.state.token_verifier = tokens.RememberedTokens(app.state.token_verifier)
+    return app

@@ -1,4 +1,4 @@
-"""Per-database memory of what does not change or may lag briefly: known wallets, coin types, active rules."""
+"""Per-database memory of what does not change or may lag briefly: wallets, coin types, merchants, rules."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ RULES_TTL_S = 2.0
 class DatabaseCaches:
     wallets: set[UUID] = field(default_factory=set)
     coin_types: dict[UUID, domain.CoinType] = field(default_factory=dict)
+    # Merchant rows are written once (no route changes a merchant): only found ones are kept.
+    merchants: dict[UUID, Any] = field(default_factory=dict)
     rules: dict[str, tuple[float, list[Any]]] = field(default_factory=dict)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import functools
 import hashlib
 import hmac
 import json
@@ -272,6 +273,8 @@ def stable_id(*parts: object) -> UUID:
     return uuid5(_IDS, "|".join(str(p) for p in parts))
 
 
+# Remembered: the rule engine names the same wallets and budgets for every grant of a batch.
+@functools.lru_cache(maxsize=65_536)
 def wallet_account(citizen_id: str, coin_type_id: UUID) -> UUID:
     return stable_id("wallet", citizen_id, coin_type_id)
 
@@ -280,6 +283,7 @@ def merchant_account(merchant_id: UUID, coin_type_id: UUID) -> UUID:
     return stable_id("merchant", merchant_id, coin_type_id)
 
 
+@functools.lru_cache(maxsize=4_096)
 def budget_account(campaign_id: UUID) -> UUID:
     return stable_id("budget", campaign_id)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 from weakref import WeakKeyDictionary
@@ -15,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts import incentives as events
 from contracts.base import Event
 from contracts.envelope import Envelope
-from eventbus import UnitOfWork
-from incentives import book, caches, domain, rules, store
+from eventbus import UnitOfWork, tracing
+from incentives import book, caches, domain, limits, rules, store
 from ledger import Transfer, TransferFlags
 
 
@@ -27,6 +28,7 @@ class ActiveRule:
     id: UUID
     campaign_id: UUID
     condition: rules.Node
+    matches: rules.Predicate
     beneficiary_kind: str
     beneficiary_field: str | None
     reward: domain.Reward
@@ -72,6 +74,7 @@ def _active_rule(row: Any) -> ActiveRule:
         id=m["id"],
         campaign_id=m["campaign_id"],
         condition=rules.compiled(m["condition"]),
+        matches=rules.predicate(m["condition"]),
         beneficiary_kind=m["beneficiary_kind"],
         beneficiary_field=m["beneficiary_field"],
         reward=domain.Reward(
@@ -120,7 +123,7 @@ async def on_event(uow: UnitOfWork, event: Event, envelope: Envelope) -> None:
     data = event.model_dump(mode="json")
     grants: list[Grant] = []
     for rule in candidates:
-        if not rule.applies(envelope.tenant, envelope.time) or not rules.evaluate(rule.condition, data):
+        if not rule.applies(envelope.tenant, envelope.time) or not rule.matches(data):
             continue
         beneficiary = await _beneficiary(uow.session, rule, data)
         if beneficiary is None:
@@ -129,7 +132,8 @@ async def on_event(uow: UnitOfWork, event: Event, envelope: Envelope) -> None:
         amount = rule.reward.amount(rule.coin, base if isinstance(base, int) else None)
         grants.append(Grant(rule, beneficiary, amount))
     if grants:
-        _defer(uow, [Pending(grant, envelope.id, envelope.type, envelope.time) for grant in grants])
+        trace = tracing.current_traceparent()
+        _defer(uow, [Pending(grant, envelope.id, envelope.type, envelope.time, trace) for grant in grants])
 
 
 async def _beneficiary(session: AsyncSession, rule: ActiveRule, data: dict[str, Any]) -> str | None:
@@ -172,8 +176,10 @@ class Pending:
     trigger_id: str
     trigger_type: str
     at: datetime
+    # The trace of the handler that found the grant: issuance runs at commit, after that span ended.
+    traceparent: str | None = None
 
-    @property
+    @cached_property  # read three times per grant; the window key needs a time zone conversion
     def usage_key(self) -> UsageKey | None:
         rule = self.grant.rule
         if rule.limit_window is None:
@@ -189,7 +195,7 @@ class _Planned:
     transfer_id: UUID
 
 
-UsageKey = tuple[UUID, str, str]
+UsageKey = limits.UsageKey
 # Grants of events handled in a transaction still open, issued together just before it commits.
 _DEFERRED: WeakKeyDictionary[UnitOfWork, list[Pending]] = WeakKeyDictionary()
 
@@ -228,7 +234,7 @@ async def issue_many(uow: UnitOfWork, pending: list[Pending]) -> int:
     """Issue grants in one ledger batch, each once per (trigger, rule); returns the coins issued."""
     if not pending:
         return 0
-    used = await _lock_usage(uow, [key for p in pending if (key := p.usage_key) is not None])
+    used = await limits.lock(uow, [key for p in pending if (key := p.usage_key) is not None])
     wallets = await _ensure_wallets(
         uow, [p.grant for p in pending if p.grant.rule.beneficiary_kind != "merchant"]
     )
@@ -266,27 +272,6 @@ async def issue_many(uow: UnitOfWork, pending: list[Pending]) -> int:
     return sum(amount for _, amount in issued)
 
 
-async def _lock_usage(uow: UnitOfWork, keys: list[UsageKey]) -> dict[UsageKey, int]:
-    """Members' coins per campaign and window, rows locked until commit (read once per transaction)."""
-    seen = caches.usage_in(uow)
-    missing = sorted({key for key in keys if key not in seen})
-    if missing:
-        u = store.limit_usage
-        rows = [{"campaign_id": c, "member_id": m, "window_key": w, "coins": 0} for c, m, w in missing]
-        await uow.session.execute(store.upsert(uow.session)(u).on_conflict_do_nothing(), rows)
-        key_columns = sa.tuple_(u.c.campaign_id, u.c.member_id, u.c.window_key)
-        # Locked in key order, so that concurrent transactions cannot deadlock on these rows.
-        query = (
-            sa.select(u.c.campaign_id, u.c.member_id, u.c.window_key, u.c.coins)
-            .where(key_columns.in_(missing))
-            .order_by(u.c.campaign_id, u.c.member_id, u.c.window_key)
-            .with_for_update()
-        )
-        for campaign_id, member, window_key, coins in (await uow.session.execute(query)).all():
-            seen[(campaign_id, member, window_key)] = int(coins)
-    return {key: seen[key] for key in keys}
-
-
 async def _ensure_wallets(uow: UnitOfWork, grants: list[Grant]) -> set[UUID]:
     """The wallets of these citizens, opened (row and ledger account) where missing."""
     known = caches.of(uow.session).wallets
@@ -313,8 +298,9 @@ async def _ensure_wallets(uow: UnitOfWork, grants: list[Grant]) -> set[UUID]:
 async def _beneficiary_account(uow: UnitOfWork, grant: Grant, wallets: set[UUID]) -> UUID | None:
     coin = grant.rule.coin
     if grant.rule.beneficiary_kind == "merchant":
-        merchant = await store.load_row(uow.session, store.merchants, UUID(grant.beneficiary), "merchant")
-        if str(coin.id) not in merchant.coin_type_ids:
+        merchant_id = UUID(grant.beneficiary)
+        merchant = (await store.load_merchants(uow.session, [merchant_id])).get(merchant_id)
+        if merchant is None or str(coin.id) not in merchant.coin_type_ids:
             return None  # the shop does not take this coin: nothing to reward it with
         return domain.merchant_account(merchant.id, coin.id)
     account_id = domain.wallet_account(grant.beneficiary, coin.id)
@@ -325,25 +311,7 @@ async def _record(uow: UnitOfWork, issued: list[tuple[_Planned, int]]) -> None:
     if not issued:
         return
     now = _now()
-    usage = [(p.pending.usage_key, amount) for p, amount in issued if p.pending.usage_key is not None]
-    if usage:
-        u = store.limit_usage
-        stmt = (
-            sa.update(u)
-            .where(
-                u.c.campaign_id == sa.bindparam("c"),
-                u.c.member_id == sa.bindparam("m"),
-                u.c.window_key == sa.bindparam("w"),
-            )
-            .values(coins=u.c.coins + sa.bindparam("g"))
-        )
-        # Core executemany of one UPDATE; the ORM's bulk path would want primary-key names as parameters.
-        connection = await uow.session.connection()
-        await connection.execute(stmt, [{"c": k[0], "m": k[1], "w": k[2], "g": g} for k, g in usage if k])
-        seen = caches.usage_in(uow)
-        for key, amount in usage:
-            if key is not None:
-                seen[key] += amount
+    await limits.add(uow, [(key, amount) for p, amount in issued if (key := p.pending.usage_key) is not None])
     rows = [
         {
             "id": p.transfer_id,
@@ -358,9 +326,10 @@ async def _record(uow: UnitOfWork, issued: list[tuple[_Planned, int]]) -> None:
         }
         for p, amount in issued
     ]
-    await uow.session.execute(sa.insert(store.issuances), rows)
+    await store.insert_many(uow.session, store.issuances, rows)
     for p, amount in issued:
-        uow.emit(_issued_event(p, amount, now), tenant=p.pending.grant.rule.coin.issuer_tenant)
+        tenant = p.pending.grant.rule.coin.issuer_tenant
+        uow.emit(_issued_event(p, amount, now), tenant=tenant, traceparent=p.pending.traceparent)
 
 
 def _issued_event(p: _Planned, amount: int, now: datetime) -> events.CoinsIssued:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -258,6 +258,64 @@ def parse(text: str) -> Node:
 def compiled(text: str) -> Node:
     """The parsed tree of a saved condition (checked when saved), cached: events re-use their rules' trees."""
     return parse(text)
+
+
+Predicate = Callable[[Mapping[str, Any]], bool]
+
+
+@functools.lru_cache(maxsize=4096)
+def predicate(text: str) -> Predicate:
+    """A saved condition as a function of an event's JSON data: what `evaluate` says, with no tree walk."""
+    check = _closure(compiled(text))
+    return lambda data: bool(check(data))
+
+
+def _closure(node: Node) -> Callable[[Mapping[str, Any]], Any]:
+    match node:
+        case Literal(value):
+            return lambda data: value
+        case Path((key,)):
+            return lambda data: data.get(key)  # the event's data is a mapping
+        case Path(parts):
+            return lambda data: lookup(data, parts)
+        case Not(item):
+            inner = _closure(item)
+            return lambda data: not inner(data)
+        case BoolOp(op, items):
+            return _boolean(op == "and", tuple(_closure(item) for item in items))
+        case Member(item, options, negated):
+            member = _closure(item)
+            return lambda data: (member(data) in options) != negated
+        case Compare(op, left, right):
+            return _comparison(op, _closure(left), _closure(right))
+    raise RuleError(f"cannot evaluate {node!r}")
+
+
+def _boolean(conjunction: bool, items: tuple[Callable[[Mapping[str, Any]], Any], ...]) -> Predicate:
+    # Loops rather than all()/any() over a generator: no generator object per event and rule.
+    def all_of(data: Mapping[str, Any]) -> bool:
+        for item in items:  # noqa: SIM110
+            if not item(data):
+                return False
+        return True
+
+    def any_of(data: Mapping[str, Any]) -> bool:
+        for item in items:  # noqa: SIM110
+            if item(data):
+                return True
+        return False
+
+    return all_of if conjunction else any_of
+
+
+def _comparison(
+    op: str, left: Callable[[Mapping[str, Any]], Any], right: Callable[[Mapping[str, Any]], Any]
+) -> Predicate:
+    if op == "==":
+        return lambda data: bool(left(data) == right(data))
+    if op == "!=":
+        return lambda data: bool(left(data) != right(data))
+    return lambda data: _compare(op, left(data), right(data))
 
 
 def evaluate(node: Node, data: Mapping[str, Any]) -> bool:

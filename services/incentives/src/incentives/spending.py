@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -14,7 +13,6 @@ from contracts import incentives as events
 from eventbus import UnitOfWork, UnitOfWorkFactory
 from incentives import book, domain, models, store
 from ledger import LedgerSession
-from ledger import tables as ledger_tables
 from servicekit.auth import Principal
 
 
@@ -94,75 +92,9 @@ async def owned_merchant(
     return merchant
 
 
-def _accepts(merchant: Any, coin: domain.CoinType) -> None:
+def accepts(merchant: Any, coin: domain.CoinType) -> None:
     if str(coin.id) not in merchant.coin_type_ids or not coin.accepted_in(merchant.tenant):
         raise domain.CoinNotAccepted(f"{merchant.name} does not accept {coin.code}")
-
-
-async def redeem(
-    uow_factory: UnitOfWorkFactory,
-    principal: Principal,
-    body: models.RedeemIn,
-    secret: bytes,
-    limits: domain.VelocityLimits,
-) -> models.RedemptionOut:
-    """The merchant scans the citizen's QR code and takes `amount` coins (at most what the wallet holds)."""
-    now = datetime.now(UTC)
-    claims = domain.read_qr(secret, body.qr, now)
-    if claims.max_amount is not None and body.amount > claims.max_amount:
-        raise domain.InsufficientCoins(f"the citizen allowed at most {claims.max_amount} coins")
-    async with uow_factory() as uow:
-        session = uow.session
-        merchant, wallet_row = await _scan(session, principal, body.merchant_id, claims.wallet_id)
-        coin = await store.load_coin_type(session, claims.coin_type_id)
-        _accepts(merchant, coin)
-        redemption_id = domain.stable_id("redeem", claims.nonce)
-        row = {
-            "id": redemption_id,
-            "qr_nonce": claims.nonce,
-            "wallet_account_id": claims.wallet_id,
-            "citizen_id": wallet_row.citizen_id,
-            "merchant_id": merchant.id,
-            "coin_type_id": coin.id,
-            "amount": body.amount,
-            "refunded": 0,
-            "redeemed_at": now,
-        }
-        await _check_velocity(session, limits, claims.wallet_id, merchant.id, body.amount, now)
-        if not await store.insert_ignore(session, store.redemptions, row):
-            raise domain.QrAlreadyUsed("this QR code was used already; show a fresh one")
-        redeemed = events.CoinsRedeemed(
-            redemption_id=redemption_id,
-            wallet_id=claims.wallet_id,
-            coin_type_id=coin.id,
-            coin_code=coin.code,
-            merchant_id=merchant.id,
-            amount=body.amount,
-            redeemed_at=now,
-        )
-        uow.emit(redeemed, tenant=merchant.tenant)
-        ledger = await book.session_of(session)
-        held = int(wallet_row.held)
-        # The transfer comes last: it locks the merchant's account (a hot row) only until the commit.
-        merchant_account = domain.merchant_account(merchant.id, coin.id)
-        await _move(
-            ledger,
-            redemption_id,
-            coin,
-            claims.wallet_id,
-            merchant_account,
-            body.amount,
-            book.TransferCode.REDEEM,
-        )
-        left = max(held - body.amount, 0)
-        return models.RedemptionOut(
-            redemption_id=redemption_id,
-            wallet_id=claims.wallet_id,
-            coin_type_id=coin.id,
-            amount=body.amount,
-            refunded=0,
-            wallet_balance_after=left,
-        )
 
 
 async def _move(
@@ -181,47 +113,6 @@ async def _move(
     if not result.ok:
         raise domain.Conflict(f"the transfer was refused: {result.code}")
     return result.code == "ok"
-
-
-async def _scan(
-    session: AsyncSession, principal: Principal, merchant_id: UUID, wallet_id: UUID
-) -> tuple[Any, Any]:
-    """The caller's shop and the scanned wallet with what it holds, in one round trip."""
-    m, w, a = store.merchants, store.wallets, ledger_tables.accounts
-    held = (a.c.credits_posted - a.c.debits_posted - a.c.debits_pending).label("held")
-    query = (
-        sa.select(m, w.c.citizen_id.label("wallet_citizen_id"), held)
-        .select_from(m.outerjoin(w, w.c.account_id == wallet_id).outerjoin(a, a.c.id == w.c.account_id))
-        .where(m.c.id == merchant_id)
-    )
-    row = (await session.execute(query)).first()
-    if row is None or row.owner_subject != principal.subject or row.tenant != principal.tenant:
-        raise domain.NotFound("no such merchant")
-    if row.wallet_citizen_id is None:
-        raise domain.NotFound("no such wallet")
-    return row, SimpleNamespace(citizen_id=row.wallet_citizen_id, held=row.held or 0)
-
-
-async def _check_velocity(
-    session: AsyncSession,
-    limits: domain.VelocityLimits,
-    wallet_id: UUID,
-    merchant_id: UUID,
-    amount: int,
-    now: datetime,
-) -> None:
-    r = store.redemptions
-    since = now - timedelta(seconds=limits.window_s)
-    recent = r.c.redeemed_at >= since
-    wallet = sa.and_(r.c.wallet_account_id == wallet_id, recent)
-    coins = sa.func.coalesce(sa.func.sum(r.c.amount), 0)
-    query = sa.select(
-        sa.select(sa.func.count()).where(wallet).scalar_subquery(),
-        sa.select(coins).where(wallet).scalar_subquery(),
-        sa.select(coins).where(r.c.merchant_id == merchant_id, recent).scalar_subquery(),
-    )
-    count, wallet_coins, merchant_coins = (await session.execute(query)).one()
-    domain.check_velocity(limits, int(count), int(wallet_coins), int(merchant_coins), amount)
 
 
 async def refund(
@@ -306,8 +197,8 @@ async def transfer_to_merchant(
         source = await owned_merchant(session, principal, merchant_id)
         target = await store.load_row(session, store.merchants, body.to_merchant_id, "merchant")
         coin = await store.load_coin_type(session, body.coin_type_id)
-        _accepts(source, coin)
-        _accepts(target, coin)
+        accepts(source, coin)
+        accepts(target, coin)
         ledger = await book.session_of(session)
         debit = domain.merchant_account(source.id, coin.id)
         credit = domain.merchant_account(target.id, coin.id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -194,6 +194,42 @@ async def insert_ignore(session: AsyncSession, table: sa.Table, row: Mapping[str
     stmt = upsert(session)(table).values(**row).on_conflict_do_nothing()
     result = await session.execute(stmt)
     return bool(getattr(result, "rowcount", 0))
+
+
+def one_of(session: AsyncSession, column: Any, values: Collection[Any]) -> Any:
+    """`column IN values`; on PostgreSQL one array parameter, so one prepared plan whatever the count."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    return column.in_(list(values))
+
+
+async def insert_many(session: AsyncSession, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert rows; on PostgreSQL as one statement over column arrays instead of one execution per row."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        await session.execute(sa.insert(table), list(rows))
+        return
+    names = list(rows[0])
+    arrays = [
+        sa.func.unnest(
+            sa.bindparam(name, [row[name] for row in rows], type_=postgresql.ARRAY(table.c[name].type))
+        )
+        for name in names
+    ]
+    await session.execute(sa.insert(table).from_select(names, sa.select(*arrays)))
+
+
+async def load_merchants(session: AsyncSession, ids: Collection[UUID]) -> dict[UUID, Any]:
+    """Merchant rows by id, those found remembered per database (a merchant row never changes)."""
+    known = caches.of(session).merchants
+    missing = [i for i in ids if i not in known]
+    if missing:
+        rows = (
+            await session.execute(sa.select(merchants).where(one_of(session, merchants.c.id, missing)))
+        ).all()
+        known.update((row.id, row) for row in rows)
+    return {i: known[i] for i in ids if i in known}
 
 
 def coin_type_of(row: Any) -> domain.CoinType:
