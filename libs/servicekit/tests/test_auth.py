@@ -235,3 +235,13 @@ async def test_a_remembered_token_is_refused_once_it_expires(idp: DevIdentityPro
 
     with pytest.raises(InvalidToken, match="expired"):
         await verifier.verify(token)
+
+
+async def test_a_tampered_copy_of_a_remembered_token_is_refused(idp: DevIdentityProvider) -> None:
+    verifier = TokenVerifier(_jwks_source(idp), issuer="cityblocks-dev", audience="cityblocks")
+    genuine = idp.issue(demo_user("geel.merchant"))
+    await verifier.verify(genuine)
+    header, payload, signature = genuine.split(".")
+    for _ in range(2):
+        with pytest.raises(InvalidToken):
+            await verifier.verify(f"{header}.{payload}.{signature[::-1]}")

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from sqlalchemy.exc import IntegrityError
 
-from incentives import api, demo, domain, handlers, rules, store, tokens
+from incentives import api, demo, domain, handlers, rules, store
 from incentives.settings import Settings
 from ledger import install_heads
 from ledger import metadata as ledger_metadata
@@ -59,6 +59,4 @@ SPEC = ServiceSpec(
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    app = create_service_app(SPEC, settings or Settings())
-    app.state.token_verifier = tokens.RememberedTokens(app.state.token_verifier)
-    return app
+    return create_service_app(SPEC, settings or Settings())
