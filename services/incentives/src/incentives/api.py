@@ -14,7 +14,7 @@ from contracts import registry
 from incentives import admin, claims, domain, models, redemption, settlement, spending, store
 from incentives.settings import Settings
 from servicekit.auth import CurrentPrincipal, Principal, require_roles
-from servicekit.service import ADMIN_ROLES, UowFactory, get_context, get_uow_factory
+from servicekit.service import ADMIN_ROLES, UowFactory, context_of, get_uow_factory
 
 router = APIRouter(prefix="/v1", tags=["incentives"])
 Citizen = Annotated[Principal, Depends(require_roles("citizen"))]
@@ -53,7 +53,7 @@ async def qr_secret(request: Request) -> bytes:
 async def redemption_desk(request: Request) -> redemption.RedemptionDesk:
     """The process's desk deciding concurrent scans together (made on the first scan)."""
     desk: redemption.RedemptionDesk | None = getattr(request.app.state, "redemption_desk", None)
-    context = get_context(request)
+    context = context_of(request)
     if desk is None or desk.uow_factory is not context.uow_factory:
         desk = redemption.RedemptionDesk(context.uow_factory, settings_of(request).velocity_limits())
         request.app.state.redemption_desk = desk
@@ -260,7 +260,7 @@ async def redeem(
     scan = redemption.read_scan(principal, body, secret)
     if principal.has_role(*ADMIN_ROLES):
         # An admin's change carries its audit record in its own transaction.
-        audited = get_uow_factory(request)
+        audited = await get_uow_factory(request)
         return await redemption.redeem_alone(audited, scan, settings.velocity_limits())
     return await desk.redeem(scan)
 
