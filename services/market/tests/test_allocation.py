@@ -303,3 +303,17 @@ def test_exact_allocator_places_at_least_as_many_per_group_as_greedy(seed: int) 
     for group, count in greedy.placed_per_group.items():
         assert exact.placed_per_group.get(group, 0) >= count
     assert exact.optimal
+
+
+def test_greedy_baseline_grows_in_rounds_without_blocking_a_neighbour() -> None:
+    # In round 2 the walk grows "a" towards "b" and "b" cannot grow; in round 3 "a" would then have three
+    # stalls while "b" wanted two and has one. The end stall goes back to "b".
+    source = day(
+        plan_of("1 2 3 4"),
+        DayRequest("a", priority_group=2, max_stalls=3, preferred_stalls=("3",)),
+        DayRequest("b", priority_group=3, max_stalls=2, preferred_stalls=("1",)),
+    )
+    greedy = allocate_greedy(source)
+    assert audit(source, greedy) == []
+    assert greedy.assignments == {"a": ("3", "4"), "b": ("1", "2")}
+    assert run(source).assignments == greedy.assignments
