@@ -305,6 +305,46 @@ def test_exact_allocator_places_at_least_as_many_per_group_as_greedy(seed: int) 
     assert exact.optimal
 
 
+def test_a_special_match_does_not_cost_a_placement_the_walk_makes_in_a_higher_group() -> None:
+    # Both stalls are fish stalls. The walk gives "fish" the first one, so "fish_a" (only A) stays out and B,
+    # unused by the fishmongers who can stand there, is released to "only_b" of group 2: a legal allocation.
+    # Swapping the fishmongers would match one more fish stall, but only by leaving out "only_b", which the
+    # special-first objective preferred; the walk's placements per group are a floor for it.
+    plan = plan_of("A B", special={"A": {"specialisation": "fish"}, "B": {"specialisation": "fish"}})
+    source = day(
+        plan,
+        DayRequest("only_b", priority_group=2, preferred_stalls=("B",), anywhere=False),
+        DayRequest("fish", priority_group=3, specialisation="fish"),
+        DayRequest(
+            "fish_a", priority_group=4, specialisation="fish", preferred_stalls=("A",), anywhere=False
+        ),
+    )
+    greedy = allocate_greedy(source)
+    assert audit(source, greedy) == []
+    assert greedy.assignments == {"only_b": ("B",), "fish": ("A",)}
+    exact = run(source)
+    assert exact.optimal
+    assert exact.placed_per_group == greedy.placed_per_group == {2: 1, 3: 1}
+    assert rejected(exact, "fish_a") is RejectionReason.PREFERENCES_UNAVAILABLE
+
+
+def test_a_higher_group_still_wins_a_place_the_walk_gave_to_a_lower_group() -> None:
+    # The walk puts "evi" on the first EVI stall, the only one "senior" (group 1) wants, and the pair of
+    # group 2 takes B and C. The floor is on the walk's placement by priority order, not on every group.
+    evi = frozenset({StallFeature.EVI})
+    source = day(
+        plan_of("A B C", "D", special={"A": {"features": evi}, "C": {"features": evi}}),
+        DayRequest("pair", priority_group=2, min_stalls=2, max_stalls=2, anywhere=False),
+        DayRequest("senior", priority_group=1, preferred_stalls=("A",), anywhere=False),
+        DayRequest("evi", priority_group=1, needs=evi),
+    )
+    greedy = allocate_greedy(source)
+    assert greedy.assignments == {"evi": ("A",), "pair": ("B", "C")}
+    exact = run(source)
+    assert exact.assignments == {"evi": ("C",), "senior": ("A",)}
+    assert exact.placed_per_group == {1: 2}
+
+
 def test_greedy_baseline_grows_in_rounds_without_blocking_a_neighbour() -> None:
     # In round 2 the walk grows "a" towards "b" and "b" cannot grow; in round 3 "a" would then have three
     # stalls while "b" wanted two and has one. The end stall goes back to "b".
@@ -317,3 +357,27 @@ def test_greedy_baseline_grows_in_rounds_without_blocking_a_neighbour() -> None:
     assert audit(source, greedy) == []
     assert greedy.assignments == {"a": ("3", "4"), "b": ("1", "2")}
     assert run(source).assignments == greedy.assignments
+
+
+def test_reseat_moves_placed_traders_to_wanted_stalls_nobody_else_is_to_get() -> None:
+    from market.allocation.problem import build_problem
+    from market.allocation.walk import reseat
+
+    source = day(
+        plan_of("1 2 3 4", special={"4": {"specialisation": "fish"}}),
+        DayRequest("a", priority_group=2, preferred_stalls=("3", "2")),
+        DayRequest("b", priority_group=3, preferred_stalls=("1",)),
+        DayRequest("fish", priority_group=4, specialisation="fish", preferred_stalls=("1",)),
+    )
+    problem = build_problem(source)
+    rank = {t.request.trader_id: t.rank for t in problem.traders}
+    index = {number: i for i, number in enumerate(problem.numbers)}
+    placed = {rank["a"]: (index["1"],), rank["b"]: (index["3"],), rank["fish"]: (index["4"],)}
+    seated = reseat(problem, placed)
+    # "a" may not take 3, which "b" is to get; 2 is free. "b" then takes 1, which "a" left. "fish" keeps the
+    # fish stall: 1 would be its wish, but not at the cost of the special match.
+    assert {t.request.trader_id: problem.run_numbers(seated.runs[t.rank]) for t in problem.traders} == {
+        "a": ("2",),
+        "b": ("1",),
+        "fish": ("4",),
+    }

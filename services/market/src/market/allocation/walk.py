@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from market.allocation.problem import Problem, Role, Run, Trader
@@ -271,3 +271,34 @@ def _hand_over(state: State, giver: Trader, stall: int, taker: Trader, bigger: R
         return True
     state.place(giver, run)
     return False
+
+
+def reseat(problem: Problem, placed: Mapping[int, Run]) -> State:
+    """The same traders on the same number of stalls, each moved in priority order to its best preferred run.
+
+    A trader moves only onto stalls nobody seated before holds and nobody after is to get, and keeps a
+    special stall meant for them; the run it was given always stays open to it, so everyone is seated again.
+    The placement solve does not look at wishes; this gives the next solve a start that does.
+    """
+    state = State(problem)
+    pending = {stall for run in placed.values() for stall in run}
+    for trader in problem.traders:
+        run = placed.get(trader.rank)
+        if run is None:
+            continue
+        pending.difference_update(run)
+        if trader.role is not Role.HOLDER and trader.preferred:
+            free = trader.usable - state.taken - pending
+            matching = problem.is_special_match(trader, run)
+            options = [
+                option
+                for stall in trader.preferred
+                if stall in free
+                for option in problem.windows_through(stall, free, len(run))
+                if problem.is_special_match(trader, option) or not matching
+            ]
+            best = max(options, key=lambda option: _value(problem, trader, option), default=run)
+            if _value(problem, trader, best) > _value(problem, trader, run):
+                run = best
+        state.place(trader, run)
+    return state
