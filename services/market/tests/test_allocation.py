@@ -5,6 +5,8 @@ import pytest
 
 from market.allocation import allocate, release_round
 from market.allocation.audit import audit
+from market.allocation.problem import Problem, build_problem
+from market.allocation.walk import State, reseat, swap_for_wishes
 from market.domain import (
     AllocationResult,
     DailyPlaceMethod,
@@ -359,25 +361,40 @@ def test_greedy_baseline_grows_in_rounds_without_blocking_a_neighbour() -> None:
     assert run(source).assignments == greedy.assignments
 
 
-def test_reseat_moves_placed_traders_to_wanted_stalls_nobody_else_is_to_get() -> None:
-    from market.allocation.problem import build_problem
-    from market.allocation.walk import reseat
-
-    source = day(
-        plan_of("1 2 3 4", special={"4": {"specialisation": "fish"}}),
-        DayRequest("a", priority_group=2, preferred_stalls=("3", "2")),
-        DayRequest("b", priority_group=3, preferred_stalls=("1",)),
-        DayRequest("fish", priority_group=4, specialisation="fish", preferred_stalls=("1",)),
-    )
-    problem = build_problem(source)
-    rank = {t.request.trader_id: t.rank for t in problem.traders}
+def placed_runs(problem: Problem, given: dict[str, str]) -> dict[int, tuple[int, ...]]:
+    """One stall per trader, by trader id and stall number, as the walks see it: rank to stall indices."""
     index = {number: i for i, number in enumerate(problem.numbers)}
-    placed = {rank["a"]: (index["1"],), rank["b"]: (index["3"],), rank["fish"]: (index["4"],)}
-    seated = reseat(problem, placed)
+    return {t.rank: (index[given[t.request.trader_id]],) for t in problem.traders}
+
+
+def wishing_day(row: str, fish_stall: str, **wishes: tuple[str, ...]) -> Problem:
+    """Traders a (group 2), b (group 3) and a fishmonger (group 4) with wishes; one row, one fish stall."""
+    groups = {"a": 2, "b": 3, "fish": 4}
+    requests = [
+        DayRequest(t, groups[t], specialisation="fish" if t == "fish" else None, preferred_stalls=wish)
+        for t, wish in wishes.items()
+    ]
+    return build_problem(day(plan_of(row, special={fish_stall: {"specialisation": "fish"}}), *requests))
+
+
+def seated(state: State) -> dict[str, tuple[str, ...]]:
+    problem = state.problem
+    return {t.request.trader_id: problem.run_numbers(state.runs[t.rank]) for t in problem.traders}
+
+
+def test_reseat_moves_placed_traders_to_wanted_stalls_nobody_else_is_to_get() -> None:
+    problem = wishing_day("1 2 3 4", "4", a=("3", "2"), b=("1",), fish=("1",))
+    state = reseat(problem, placed_runs(problem, {"a": "1", "b": "3", "fish": "4"}))
     # "a" may not take 3, which "b" is to get; 2 is free. "b" then takes 1, which "a" left. "fish" keeps the
     # fish stall: 1 would be its wish, but not at the cost of the special match.
-    assert {t.request.trader_id: problem.run_numbers(seated.runs[t.rank]) for t in problem.traders} == {
-        "a": ("2",),
-        "b": ("1",),
-        "fish": ("4",),
-    }
+    assert seated(state) == {"a": ("2",), "b": ("1",), "fish": ("4",)}
+
+
+def test_swap_for_wishes_trades_places_only_when_both_keep_what_they_are_entitled_to() -> None:
+    problem = wishing_day("1 2 3", "3", a=("2", "3"), b=("1",), fish=("2",))
+    state = State(problem)
+    for rank, run in placed_runs(problem, {"a": "1", "b": "2", "fish": "3"}).items():
+        state.place(problem.traders[rank], run)
+    swap_for_wishes(state)
+    # "a" and "b" trade; "fish" would like 2 as well but keeps the fish stall meant for it.
+    assert seated(state) == {"a": ("2",), "b": ("1",), "fish": ("3",)}

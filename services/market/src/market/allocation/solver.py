@@ -12,7 +12,7 @@ from ortools.sat.python import cp_model
 
 from market.allocation.candidates import Candidates
 from market.allocation.problem import Problem, Role, Run, Trader
-from market.allocation.walk import State, greedy_state, grow_in_rounds, reseat
+from market.allocation.walk import State, greedy_state, grow_in_rounds, reseat, swap_for_wishes
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ def solve(problem: Problem, deadline: float) -> Solved:
     start = greedy_state(problem)
     placed, optimal_1, size_1 = _placement(problem, candidates, start, deadline)
     hint = reseat(problem, placed)
+    swap_for_wishes(hint)
     special = sum(
         problem.is_special_match(problem.traders[r], run)
         for r, run in placed.items()

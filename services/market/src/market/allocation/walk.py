@@ -302,3 +302,43 @@ def reseat(problem: Problem, placed: Mapping[int, Run]) -> State:
                 run = best
         state.place(trader, run)
     return state
+
+
+def swap_for_wishes(state: State) -> None:
+    """Two traders on runs of the same length trade places when together they get more preference points.
+
+    Both must be able to stand on the other's run and keep a special stall meant for them; equal lengths keep
+    every quota as it was. The traders are taken in priority order, each trying their best wishes first.
+    """
+    problem = state.problem
+    owner = {stall: rank for rank, run in state.runs.items() for stall in run}
+    for trader in problem.traders:
+        run = state.runs.get(trader.rank)
+        if run is None or trader.role is Role.HOLDER:
+            continue
+        for stall in sorted(trader.preferred, key=trader.preferred.__getitem__):
+            if problem.location_points(trader, (stall,)) <= problem.location_points(trader, run):
+                break
+            other = problem.traders[owner[stall]] if stall in owner else None
+            if other is None or other.role is Role.HOLDER or other is trader:
+                continue
+            theirs = state.runs[other.rank]
+            if _gain_of_swap(problem, trader, run, other, theirs) <= 0:
+                continue
+            state.remove(trader)
+            state.remove(other)
+            state.place(trader, theirs)
+            state.place(other, run)
+            owner.update({i: trader.rank for i in theirs} | {i: other.rank for i in run})
+            break
+
+
+def _gain_of_swap(problem: Problem, trader: Trader, run: Run, other: Trader, theirs: Run) -> int:
+    if len(run) != len(theirs) or not trader.usable.issuperset(theirs) or not other.usable.issuperset(run):
+        return 0
+    if problem.is_special_match(trader, run) and not problem.is_special_match(trader, theirs):
+        return 0
+    if problem.is_special_match(other, theirs) and not problem.is_special_match(other, run):
+        return 0
+    before = problem.location_points(trader, run) + problem.location_points(other, theirs)
+    return problem.location_points(trader, theirs) + problem.location_points(other, run) - before
