@@ -5,6 +5,8 @@ import pytest
 
 from market.allocation import allocate, release_round
 from market.allocation.audit import audit
+from market.allocation.problem import Problem, build_problem
+from market.allocation.walk import State, reseat, swap_for_wishes
 from market.domain import (
     AllocationResult,
     DailyPlaceMethod,
@@ -303,3 +305,96 @@ def test_exact_allocator_places_at_least_as_many_per_group_as_greedy(seed: int) 
     for group, count in greedy.placed_per_group.items():
         assert exact.placed_per_group.get(group, 0) >= count
     assert exact.optimal
+
+
+def test_a_special_match_does_not_cost_a_placement_the_walk_makes_in_a_higher_group() -> None:
+    # Both stalls are fish stalls. The walk gives "fish" the first one, so "fish_a" (only A) stays out and B,
+    # unused by the fishmongers who can stand there, is released to "only_b" of group 2: a legal allocation.
+    # Swapping the fishmongers would match one more fish stall, but only by leaving out "only_b", which the
+    # special-first objective preferred; the walk's placements per group are a floor for it.
+    plan = plan_of("A B", special={"A": {"specialisation": "fish"}, "B": {"specialisation": "fish"}})
+    source = day(
+        plan,
+        DayRequest("only_b", priority_group=2, preferred_stalls=("B",), anywhere=False),
+        DayRequest("fish", priority_group=3, specialisation="fish"),
+        DayRequest(
+            "fish_a", priority_group=4, specialisation="fish", preferred_stalls=("A",), anywhere=False
+        ),
+    )
+    greedy = allocate_greedy(source)
+    assert audit(source, greedy) == []
+    assert greedy.assignments == {"only_b": ("B",), "fish": ("A",)}
+    exact = run(source)
+    assert exact.optimal
+    assert exact.placed_per_group == greedy.placed_per_group == {2: 1, 3: 1}
+    assert rejected(exact, "fish_a") is RejectionReason.PREFERENCES_UNAVAILABLE
+
+
+def test_a_higher_group_still_wins_a_place_the_walk_gave_to_a_lower_group() -> None:
+    # The walk puts "evi" on the first EVI stall, the only one "senior" (group 1) wants, and the pair of
+    # group 2 takes B and C. The floor is on the walk's placement by priority order, not on every group.
+    evi = frozenset({StallFeature.EVI})
+    source = day(
+        plan_of("A B C", "D", special={"A": {"features": evi}, "C": {"features": evi}}),
+        DayRequest("pair", priority_group=2, min_stalls=2, max_stalls=2, anywhere=False),
+        DayRequest("senior", priority_group=1, preferred_stalls=("A",), anywhere=False),
+        DayRequest("evi", priority_group=1, needs=evi),
+    )
+    greedy = allocate_greedy(source)
+    assert greedy.assignments == {"evi": ("A",), "pair": ("B", "C")}
+    exact = run(source)
+    assert exact.assignments == {"evi": ("C",), "senior": ("A",)}
+    assert exact.placed_per_group == {1: 2}
+
+
+def test_greedy_baseline_grows_in_rounds_without_blocking_a_neighbour() -> None:
+    # In round 2 the walk grows "a" towards "b" and "b" cannot grow; in round 3 "a" would then have three
+    # stalls while "b" wanted two and has one. The end stall goes back to "b".
+    source = day(
+        plan_of("1 2 3 4"),
+        DayRequest("a", priority_group=2, max_stalls=3, preferred_stalls=("3",)),
+        DayRequest("b", priority_group=3, max_stalls=2, preferred_stalls=("1",)),
+    )
+    greedy = allocate_greedy(source)
+    assert audit(source, greedy) == []
+    assert greedy.assignments == {"a": ("3", "4"), "b": ("1", "2")}
+    assert run(source).assignments == greedy.assignments
+
+
+def placed_runs(problem: Problem, given: dict[str, str]) -> dict[int, tuple[int, ...]]:
+    """One stall per trader, by trader id and stall number, as the walks see it: rank to stall indices."""
+    index = {number: i for i, number in enumerate(problem.numbers)}
+    return {t.rank: (index[given[t.request.trader_id]],) for t in problem.traders}
+
+
+def wishing_day(row: str, fish_stall: str, **wishes: tuple[str, ...]) -> Problem:
+    """Traders a (group 2), b (group 3) and a fishmonger (group 4) with wishes; one row, one fish stall."""
+    groups = {"a": 2, "b": 3, "fish": 4}
+    requests = [
+        DayRequest(t, groups[t], specialisation="fish" if t == "fish" else None, preferred_stalls=wish)
+        for t, wish in wishes.items()
+    ]
+    return build_problem(day(plan_of(row, special={fish_stall: {"specialisation": "fish"}}), *requests))
+
+
+def seated(state: State) -> dict[str, tuple[str, ...]]:
+    problem = state.problem
+    return {t.request.trader_id: problem.run_numbers(state.runs[t.rank]) for t in problem.traders}
+
+
+def test_reseat_moves_placed_traders_to_wanted_stalls_nobody_else_is_to_get() -> None:
+    problem = wishing_day("1 2 3 4", "4", a=("3", "2"), b=("1",), fish=("1",))
+    state = reseat(problem, placed_runs(problem, {"a": "1", "b": "3", "fish": "4"}))
+    # "a" may not take 3, which "b" is to get; 2 is free. "b" then takes 1, which "a" left. "fish" keeps the
+    # fish stall: 1 would be its wish, but not at the cost of the special match.
+    assert seated(state) == {"a": ("2",), "b": ("1",), "fish": ("4",)}
+
+
+def test_swap_for_wishes_trades_places_only_when_both_keep_what_they_are_entitled_to() -> None:
+    problem = wishing_day("1 2 3", "3", a=("2", "3"), b=("1",), fish=("2",))
+    state = State(problem)
+    for rank, run in placed_runs(problem, {"a": "1", "b": "2", "fish": "3"}).items():
+        state.place(problem.traders[rank], run)
+    swap_for_wishes(state)
+    # "a" and "b" trade; "fish" would like 2 as well but keeps the fish stall meant for it.
+    assert seated(state) == {"a": ("2",), "b": ("1",), "fish": ("3",)}

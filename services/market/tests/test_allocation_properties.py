@@ -137,3 +137,14 @@ def test_exact_allocator_meets_wishes_at_least_as_well_when_placing_the_same_tra
     same_placement = placement_objective(source, exact) == placement_objective(source, greedy)
     if same_placement and set(exact.assignments) == set(greedy.assignments):
         assert exact.preference_score >= greedy.preference_score
+
+
+@PROPERTY_SETTINGS
+@given(days())
+def test_exact_allocator_places_fewer_in_a_group_than_greedy_only_for_a_higher_group(
+    source: DayAllocationInput,
+) -> None:
+    """A special match never costs a placement the walk makes: by groups alone, exact is no worse."""
+    exact, greedy = allocate(source), allocate_greedy(source)
+    by_group = placement_objective(source, exact)[1:], placement_objective(source, greedy)[1:]
+    assert by_group[0] >= by_group[1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -12,7 +12,7 @@ from ortools.sat.python import cp_model
 
 from market.allocation.candidates import Candidates
 from market.allocation.problem import Problem, Role, Run, Trader
-from market.allocation.walk import State, greedy_state, grow_in_rounds
+from market.allocation.walk import State, greedy_state, grow_in_rounds, reseat, swap_for_wishes
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +34,8 @@ def solve(problem: Problem, deadline: float) -> Solved:
     candidates = Candidates(problem)
     start = greedy_state(problem)
     placed, optimal_1, size_1 = _placement(problem, candidates, start, deadline)
-    hint = State(problem)
-    for trader in problem.traders:
-        if trader.rank in placed:
-            hint.place(trader, placed[trader.rank])
+    hint = reseat(problem, placed)
+    swap_for_wishes(hint)
     special = sum(
         problem.is_special_match(problem.traders[r], run)
         for r, run in placed.items()
@@ -96,6 +94,41 @@ class _Model:
             cp_model.LinearExpr.constant(0),
         )
 
+    def floor_each_group(self, walk: Mapping[int, Run]) -> None:
+        """At least the walk's special matches and, in every priority group, at least as many placed."""
+        problem = self.problem
+        floors: Counter[int] = Counter()
+        members: dict[int, list[cp_model.IntVar]] = defaultdict(list)
+        for rank, pairs in self.vars.items():
+            trader = problem.traders[rank]
+            if trader.role is not Role.HOLDER:
+                floors[trader.request.priority_group] += rank in walk
+                members[trader.request.priority_group].extend(var for _, var in pairs)
+        for group, count in sorted(floors.items()):
+            self.model.add(cp_model.LinearExpr.sum(members[group]) >= count)
+        self._floor_special(walk)
+
+    def floor_priority_order(self, walk: Mapping[int, Run], weights: Mapping[int, int]) -> None:
+        """At least the walk's special matches, and a placement at least as good as the walk's by priority
+        group, then seniority or lottery (the objective's weights): a group may lose only to a higher one."""
+        terms = [
+            (var, weights[rank]) for rank, pairs in self.vars.items() if rank in weights for _, var in pairs
+        ]
+        self.model.add(
+            cp_model.LinearExpr.weighted_sum([v for v, _ in terms], [w for _, w in terms])
+            >= sum(weights[rank] for rank in walk if rank in weights)
+        )
+        self._floor_special(walk)
+
+    def _floor_special(self, walk: Mapping[int, Run]) -> None:
+        problem = self.problem
+        special = sum(
+            problem.is_special_match(problem.traders[rank], run)
+            for rank, run in walk.items()
+            if rank in self.vars and problem.traders[rank].role is not Role.HOLDER
+        )
+        self.model.add(self.special_count() >= special)
+
     def maximise(self, value: Callable[[int, Run], int]) -> None:
         self.value = value
         terms = [(var, value(rank, run)) for rank, pairs in self.vars.items() for run, var in pairs]
@@ -152,7 +185,14 @@ class _Model:
 def _placement(
     problem: Problem, candidates: Candidates, start: State, deadline: float
 ) -> tuple[dict[int, Run], bool, int]:
-    """Who gets a place: special stalls to matching traders, then priority group, then seniority/lottery."""
+    """Who gets a place: special stalls to matching traders, then priority group, then seniority/lottery.
+
+    The objective ranks a special match above every group, so floors taken from the list walk keep it from
+    buying a special match with a placement the walk made legally in a group. Under a time limit the floors
+    are per group: whatever the solve returns places at least as many in every group as the walk. Once that
+    is proven optimal, a second solve may still trade a lower group's placement for a higher group's (the
+    rules ask for that); it is taken, and the placement called optimal, only when proven optimal too.
+    """
     start_runs = {rank: run[: problem.traders[rank].min_len] for rank, run in start.runs.items()}
     runs = {
         t.rank: candidates.placement(t, [start_runs[t.rank]] if t.rank in start_runs else [])
@@ -160,8 +200,24 @@ def _placement(
         if t.role is not Role.INELIGIBLE
     }
     runs = {rank: options for rank, options in runs.items() if options}
-    model = _Model(problem, runs)
     weights, special_weight = _placement_weights([problem.traders[rank] for rank in runs])
+    per_group = _placement_model(problem, runs, weights, special_weight)
+    per_group.floor_each_group(start_runs)
+    chosen, optimal = per_group.solve(deadline, start_runs, share=PLACEMENT_SHARE)
+    size = sum(len(p) for p in per_group.vars.values())
+    if optimal:
+        by_order = _placement_model(problem, runs, weights, special_weight)
+        by_order.floor_priority_order(start_runs, weights)
+        better, optimal = by_order.solve(deadline, chosen, share=PLACEMENT_SHARE)
+        if optimal:
+            chosen = better
+    return chosen, optimal, size
+
+
+def _placement_model(
+    problem: Problem, runs: Mapping[int, Sequence[Run]], weights: Mapping[int, int], special_weight: int
+) -> _Model:
+    model = _Model(problem, runs)
     for rank, pairs in model.vars.items():
         if problem.traders[rank].role is Role.HOLDER:
             model.model.add_exactly_one(var for _, var in pairs)
@@ -175,8 +231,7 @@ def _placement(
         return weights[rank] + special_weight * problem.is_special_match(trader, run)
 
     model.maximise(value)
-    chosen, optimal = model.solve(deadline, start_runs, share=PLACEMENT_SHARE)
-    return chosen, optimal, sum(len(p) for p in model.vars.values())
+    return model
 
 
 def _placement_weights(traders: Sequence[Trader]) -> tuple[dict[int, int], int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from market.allocation.problem import Problem, Role, Run, Trader
@@ -271,3 +271,74 @@ def _hand_over(state: State, giver: Trader, stall: int, taker: Trader, bigger: R
         return True
     state.place(giver, run)
     return False
+
+
+def reseat(problem: Problem, placed: Mapping[int, Run]) -> State:
+    """The same traders on the same number of stalls, each moved in priority order to its best preferred run.
+
+    A trader moves only onto stalls nobody seated before holds and nobody after is to get, and keeps a
+    special stall meant for them; the run it was given always stays open to it, so everyone is seated again.
+    The placement solve does not look at wishes; this gives the next solve a start that does.
+    """
+    state = State(problem)
+    pending = {stall for run in placed.values() for stall in run}
+    for trader in problem.traders:
+        run = placed.get(trader.rank)
+        if run is None:
+            continue
+        pending.difference_update(run)
+        if trader.role is not Role.HOLDER and trader.preferred:
+            free = trader.usable - state.taken - pending
+            matching = problem.is_special_match(trader, run)
+            options = [
+                option
+                for stall in trader.preferred
+                if stall in free
+                for option in problem.windows_through(stall, free, len(run))
+                if problem.is_special_match(trader, option) or not matching
+            ]
+            best = max(options, key=lambda option: _value(problem, trader, option), default=run)
+            if _value(problem, trader, best) > _value(problem, trader, run):
+                run = best
+        state.place(trader, run)
+    return state
+
+
+def swap_for_wishes(state: State) -> None:
+    """Two traders on runs of the same length trade places when together they get more preference points.
+
+    Both must be able to stand on the other's run and keep a special stall meant for them; equal lengths keep
+    every quota as it was. The traders are taken in priority order, each trying their best wishes first.
+    """
+    problem = state.problem
+    owner = {stall: rank for rank, run in state.runs.items() for stall in run}
+    for trader in problem.traders:
+        run = state.runs.get(trader.rank)
+        if run is None or trader.role is Role.HOLDER:
+            continue
+        for stall in sorted(trader.preferred, key=trader.preferred.__getitem__):
+            if problem.location_points(trader, (stall,)) <= problem.location_points(trader, run):
+                break
+            other = problem.traders[owner[stall]] if stall in owner else None
+            if other is None or other.role is Role.HOLDER or other is trader:
+                continue
+            theirs = state.runs[other.rank]
+            if _gain_of_swap(problem, trader, run, other, theirs) <= 0:
+                continue
+            state.remove(trader)
+            state.remove(other)
+            state.place(trader, theirs)
+            state.place(other, run)
+            owner.update({i: trader.rank for i in theirs} | {i: other.rank for i in run})
+            break
+
+
+def _gain_of_swap(problem: Problem, trader: Trader, run: Run, other: Trader, theirs: Run) -> int:
+    if len(run) != len(theirs) or not trader.usable.issuperset(theirs) or not other.usable.issuperset(run):
+        return 0
+    if problem.is_special_match(trader, run) and not problem.is_special_match(trader, theirs):
+        return 0
+    if problem.is_special_match(other, theirs) and not problem.is_special_match(other, run):
+        return 0
+    before = problem.location_points(trader, run) + problem.location_points(other, theirs)
+    return problem.location_points(trader, theirs) + problem.location_points(other, run) - before
