@@ -43,10 +43,23 @@ def test_a_split_route_is_merged_back_on_time(vrp_data: Path) -> None:
     half = len(routes[longest]) // 2
     routes[spare], routes[longest] = routes[longest][half:], routes[longest][:half]
     # Without the spare vehicle the moved visits start out of every route and must find a place again.
-    merged = search.squeeze(used, 5.0, routes, 0, lateness_cost=100, guided_lambda=0.1)
+    merged, _ = search.squeeze(used, 5.0, routes, 0, lateness_cost=100, guided_lambda=0.1)
     assert merged is not None
     assert sum(1 for r in merged if r) <= len(used) and not merged[spare]
     assert validate_vrptw(instance, routes_of(merged)) == []
+
+
+def test_routes_that_cannot_be_on_time_are_never_returned_only_offered_to_go_on_from(vrp_data: Path) -> None:
+    instance = load_instance(vrp_data / "solomon/R101.txt")
+    problem = routing_problem(instance)
+    search, start = started(problem, 6.0, 0.5)
+    # Ten vehicles carry R101's load, but its windows need far more: every plan of ten is late somewhere.
+    ten = [v for v, r in enumerate(start.routes) if r][:10]
+    found, closest = search.squeeze(ten, 1.5, start.routes, 0, lateness_cost=1000, guided_lambda=0.1)
+    assert found is None
+    assert sum(1 for r in closest if r) <= 10
+    assert sorted(n for r in closest for n in r) == list(range(1, len(instance.customers)))
+    assert validate_vrptw(instance, routes_of(tuple(tuple(r) for r in closest))) != []
 
 
 def test_late_insertion_respects_capacity_and_allowed_vehicles() -> None:

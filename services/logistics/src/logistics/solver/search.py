@@ -23,11 +23,11 @@ LATE_ROOM = 3
 # quarter), then route elimination until ELIMINATE_UNTIL, each attempt on one route at most ELIMINATION_SHARE.
 CONSTRUCT_SHARE = 0.25
 ELIMINATE_UNTIL = 0.7
-ELIMINATION_SHARE = 0.2
+ELIMINATION_SHARE = 0.13
 # Attempts at spreading one route over the others: (cost per unit of lateness, guided search weight). Lateness
-# at a heavy cost first (0 keeps the windows strict: visits are left out instead), then strict with a heavier
-# penalty weight, which reweighs the moves so that the second try does not retrace the first.
-ATTEMPTS = ((1000, 0.1), (0, 0.5))
+# at a heavy cost first, then again from the least late routes with a heavier penalty weight, which reweighs
+# the moves so that it does not retrace the first try; last with strict windows (0), leaving visits out.
+ATTEMPTS = ((1000, 0.1), (1000, 0.5), (0, 0.5))
 
 
 @dataclass(frozen=True)
@@ -268,12 +268,15 @@ class _Model:
             solver.Add(self.routing.ActiveVar(p) == self.routing.ActiveVar(d))
             solver.Add(self.time.CumulVar(p) <= self.time.CumulVar(d))
 
-    def late(self) -> bool:
-        """Inside a solution callback: does a visit of the current solution start after its window?"""
-        return any(self.time.CumulVar(index).Min() > due for index, due in self.due_back.items()) or any(
-            self.routing.ActiveVar(index).Value() and self.time.CumulVar(index).Min() > due
+    def lateness(self) -> int:
+        """Inside a solution callback: the lateness of all visits and returns so far."""
+        late = sum(max(0, self.time.CumulVar(index).Min() - due) for index, due in self.due_back.items())
+        late += sum(
+            max(0, self.time.CumulVar(index).Min() - due)
             for index, due in self.due.items()
+            if self.routing.ActiveVar(index).Value()
         )
+        return int(late)
 
     def current_routes(self) -> tuple[tuple[int, ...], ...]:
         """Inside a solution callback: the visited nodes per problem vehicle."""
@@ -443,9 +446,10 @@ class _Search:
         dropped: int,
         lateness_cost: int,
         guided_lambda: float,
-    ) -> tuple[tuple[int, ...], ...] | None:
+    ) -> tuple[tuple[tuple[int, ...], ...] | None, Sequence[Sequence[int]]]:
         """Routes over `vehicles` that visit all but at most `dropped` nodes on time, searched with lateness
-        allowed at a cost; None when the time runs out first."""
+        allowed at a cost, or None when the time runs out first; and the least late such routes seen, from
+        which a further try may go on."""
         model = _Model(self.problem, vehicles, False, lateness_cost=lateness_cost)
         settings = replace(self.settings, guided_local_search_lambda=guided_lambda)
         parameters = _parameters(settings, max(0.05, seconds), len(self.problem.nodes))
@@ -453,6 +457,7 @@ class _Search:
         routing.CloseModelWithParameters(parameters)
         depots = self.problem.depots
         found: list[tuple[tuple[int, ...], ...]] = []
+        closest: list[tuple[int, Sequence[Sequence[int]]]] = [(-1, hint)]
 
         def at_solution() -> None:
             routes = model.current_routes()
@@ -460,9 +465,13 @@ class _Search:
             if self.on_progress is not None:
                 self.on_progress(Progress(routing.CostVar().Value(), self.clock.elapsed(), used, "eliminate"))
             visited = sum(len(r) for r in routes)
-            if len(self.problem.nodes) - len(depots) - visited <= dropped and not model.late():
-                found.append(routes)
-                routing.CancelSearch()
+            if len(self.problem.nodes) - len(depots) - visited <= dropped:
+                late = model.lateness()
+                if not late:
+                    found.append(routes)
+                    routing.CancelSearch()
+                elif closest[0][0] < 0 or late < closest[0][0]:
+                    closest[0] = (late, routes)
             if self.cancel.is_set():
                 routing.CancelSearch()
 
@@ -479,9 +488,9 @@ class _Search:
             if start is not None:
                 break
         if start is None:
-            return None
+            return None, hint
         routing.SolveFromAssignmentWithParameters(start, parameters)
-        return found[-1] if found else None
+        return (found[-1] if found else None), closest[0][1]
 
 
 def _insert_late(
@@ -605,13 +614,16 @@ def _eliminate_routes(search: _Search, best: Solution, deadline: float) -> Solut
 def _without_route(search: _Search, best: Solution, keep: list[int], deadline: float) -> Solution | None:
     """Guided search on the remaining vehicles, stopped at the first plan that leaves out no more visits than
     before (and, where late visits are allowed at a cost, is on time); the strict model then checks it."""
+    hint: Sequence[Sequence[int]] = best.routes
     for lateness_cost, guided_lambda in ATTEMPTS:
         seconds = min(
             deadline - search.clock.elapsed(), max(1.0, search.settings.time_limit_s * ELIMINATION_SHARE)
         )
         if seconds < 0.2 or search.cancel.is_set():
             return None
-        routes = search.squeeze(keep, seconds, best.routes, len(best.dropped), lateness_cost, guided_lambda)
+        # A relaxed try goes on from the least late routes of the one before; a strict one starts afresh.
+        start = hint if lateness_cost else best.routes
+        routes, hint = search.squeeze(keep, seconds, start, len(best.dropped), lateness_cost, guided_lambda)
         if routes is not None:
             checked = search.run(
                 keep,
