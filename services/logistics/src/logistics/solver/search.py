@@ -17,6 +17,17 @@ from ortools.constraint_solver import pywrapcp, routing_enums_pb2, routing_param
 Interval = tuple[int, int]
 NEIGHBOURHOOD = 150
 LARGE = 600
+# Room the relaxed model of route elimination leaves for late visits, in multiples of the horizon.
+LATE_ROOM = 3
+# Share of the time limit: the construction phase at least (it goes on until every visit has a place, up to a
+# quarter), then route elimination until ELIMINATE_UNTIL, each attempt on one route at most ELIMINATION_SHARE.
+CONSTRUCT_SHARE = 0.25
+ELIMINATE_UNTIL = 0.7
+ELIMINATION_SHARE = 0.13
+# Attempts at spreading one route over the others: (cost per unit of lateness, guided search weight). Lateness
+# at a heavy cost first, then again from the least late routes with a heavier penalty weight, which reweighs
+# the moves so that it does not retrace the first try; last with strict windows (0), leaving visits out.
+ATTEMPTS = ((1000, 0.1), (1000, 0.5), (0, 0.5))
 
 
 @dataclass(frozen=True)
@@ -129,9 +140,16 @@ class _Clock:
 class _Model:
     """One OR-Tools model of a problem over a subset of its vehicles."""
 
-    def __init__(self, problem: RoutingProblem, vehicles: Sequence[int], fixed_costs: bool) -> None:
+    def __init__(
+        self, problem: RoutingProblem, vehicles: Sequence[int], fixed_costs: bool, lateness_cost: int = 0
+    ) -> None:
         self.problem = problem
         self.vehicle_ids = list(vehicles)
+        # With a lateness cost, a visit with one window and no per-vehicle access windows may start late at
+        # that cost per unit: the search then repairs time windows step by step instead of facing a wall.
+        self.lateness_cost = lateness_cost
+        self.due: dict[int, int] = {}
+        self.due_back: dict[int, int] = {}
         fleet = [problem.vehicles[v] for v in self.vehicle_ids]
         self.manager = pywrapcp.RoutingIndexManager(
             len(problem.nodes), len(fleet), [v.start for v in fleet], [v.end for v in fleet]
@@ -167,14 +185,21 @@ class _Model:
                 ]
                 by_profile[vehicle.profile] = self.routing.RegisterTransitMatrix(matrix)
         horizon = self.problem.horizon
+        # Late visits may push a route past the horizon: the relaxed model has room for that, at a cost.
+        self.limit = horizon * (LATE_ROOM if self.lateness_cost else 1)
         self.routing.AddDimensionWithVehicleTransits(
-            [by_profile[v.profile] for v in fleet], horizon, horizon, False, "time"
+            [by_profile[v.profile] for v in fleet], horizon, self.limit, False, "time"
         )
         dimension = self.routing.GetDimensionOrDie("time")
         for k, vehicle in enumerate(fleet):
             start, end = self.routing.Start(k), self.routing.End(k)
             dimension.CumulVar(start).SetRange(*vehicle.shift)
-            dimension.CumulVar(end).SetRange(*vehicle.shift)
+            if self.lateness_cost:
+                dimension.CumulVar(end).SetRange(vehicle.shift[0], self.limit)
+                dimension.SetCumulVarSoftUpperBound(end, vehicle.shift[1], self.lateness_cost)
+                self.due_back[end] = vehicle.shift[1]
+            else:
+                dimension.CumulVar(end).SetRange(*vehicle.shift)
             if vehicle.time_cost:
                 dimension.SetSpanCostCoefficientForVehicle(vehicle.time_cost, k)
             self.routing.AddVariableMaximizedByFinalizer(dimension.CumulVar(start))
@@ -206,7 +231,12 @@ class _Model:
             index = self.manager.NodeToIndex(node_id)
             cumul = self.time.CumulVar(index)
             windows = node.windows or ((0, self.problem.horizon),)
-            cumul.SetRange(windows[0][0], windows[-1][1])
+            if self.lateness_cost and len(windows) == 1 and not node.vehicle_windows:
+                cumul.SetRange(windows[0][0], self.limit)
+                self.time.SetCumulVarSoftUpperBound(index, windows[0][1], self.lateness_cost)
+                self.due[index] = windows[0][1]
+            else:
+                cumul.SetRange(windows[0][0], windows[-1][1])
             for (_, end), (start, _) in itertools.pairwise(windows):
                 if start - end > 1:
                     cumul.RemoveInterval(end + 1, start - 1)
@@ -237,6 +267,27 @@ class _Model:
             solver.Add(self.routing.VehicleVar(p) == self.routing.VehicleVar(d))
             solver.Add(self.routing.ActiveVar(p) == self.routing.ActiveVar(d))
             solver.Add(self.time.CumulVar(p) <= self.time.CumulVar(d))
+
+    def lateness(self) -> int:
+        """Inside a solution callback: the lateness of all visits and returns so far."""
+        late = sum(max(0, self.time.CumulVar(index).Min() - due) for index, due in self.due_back.items())
+        late += sum(
+            max(0, self.time.CumulVar(index).Min() - due)
+            for index, due in self.due.items()
+            if self.routing.ActiveVar(index).Value()
+        )
+        return int(late)
+
+    def current_routes(self) -> tuple[tuple[int, ...], ...]:
+        """Inside a solution callback: the visited nodes per problem vehicle."""
+        routes: list[tuple[int, ...]] = [() for _ in self.problem.vehicles]
+        for k, vehicle in enumerate(self.vehicle_ids):
+            route, index = [], self.routing.NextVar(self.routing.Start(k)).Value()
+            while not self.routing.IsEnd(index):
+                route.append(self.manager.IndexToNode(index))
+                index = self.routing.NextVar(index).Value()
+            routes[vehicle] = tuple(route)
+        return tuple(routes)
 
     def decode(self, assignment: pywrapcp.Assignment, clock: _Clock) -> Solution:
         routes: list[tuple[int, ...]] = [() for _ in self.problem.vehicles]
@@ -340,14 +391,20 @@ class _Search:
         hint: Sequence[Sequence[int]] | None = None,
         fixed_costs: bool = True,
         guided_lambda: float | None = None,
+        first_only: bool = False,
+        complete_after: float | None = None,
     ) -> Solution | None:
+        """`complete_after`: stop at the first solution visiting every node found after that many seconds."""
         model = _Model(self.problem, vehicles, fixed_costs)
         settings = self.settings
         if guided_lambda is not None:
             settings = replace(settings, guided_local_search_lambda=guided_lambda)
         parameters = _parameters(settings, max(0.05, seconds), len(self.problem.nodes))
+        if first_only:
+            parameters.solution_limit = 1
         model.routing.CloseModelWithParameters(parameters)
         routing = model.routing
+        phase_start = self.clock.elapsed()
 
         def at_solution() -> None:
             if self.clock.first_solution is None:
@@ -361,6 +418,10 @@ class _Search:
                 self.on_progress(Progress(routing.CostVar().Value(), self.clock.elapsed(), used, phase))
             if self.cancel.is_set():
                 routing.CancelSearch()
+            elif complete_after is not None and self.clock.elapsed() - phase_start >= complete_after:
+                visits = len(self.problem.nodes) - len(self.problem.depots)
+                if sum(len(r) for r in model.current_routes()) == visits:
+                    routing.CancelSearch()
 
         routing.AddAtSolutionCallback(at_solution)
         assignment = None
@@ -376,6 +437,110 @@ class _Search:
         if assignment is None:
             assignment = routing.SolveWithParameters(parameters)
         return None if assignment is None else model.decode(assignment, self.clock)
+
+    def squeeze(
+        self,
+        vehicles: Sequence[int],
+        seconds: float,
+        hint: Sequence[Sequence[int]],
+        dropped: int,
+        lateness_cost: int,
+        guided_lambda: float,
+    ) -> tuple[tuple[tuple[int, ...], ...] | None, Sequence[Sequence[int]]]:
+        """Routes over `vehicles` that visit all but at most `dropped` nodes on time, searched with lateness
+        allowed at a cost, or None when the time runs out first; and the least late such routes seen, from
+        which a further try may go on."""
+        model = _Model(self.problem, vehicles, False, lateness_cost=lateness_cost)
+        settings = replace(self.settings, guided_local_search_lambda=guided_lambda)
+        parameters = _parameters(settings, max(0.05, seconds), len(self.problem.nodes))
+        routing = model.routing
+        routing.CloseModelWithParameters(parameters)
+        depots = self.problem.depots
+        found: list[tuple[tuple[int, ...], ...]] = []
+        closest: list[tuple[int, Sequence[Sequence[int]]]] = [(-1, hint)]
+
+        def at_solution() -> None:
+            routes = model.current_routes()
+            used = sum(1 for r in routes if r)
+            if self.on_progress is not None:
+                self.on_progress(Progress(routing.CostVar().Value(), self.clock.elapsed(), used, "eliminate"))
+            visited = sum(len(r) for r in routes)
+            if len(self.problem.nodes) - len(depots) - visited <= dropped:
+                late = model.lateness()
+                if not late:
+                    found.append(routes)
+                    routing.CancelSearch()
+                elif closest[0][0] < 0 or late < closest[0][0]:
+                    closest[0] = (late, routes)
+            if self.cancel.is_set():
+                routing.CancelSearch()
+
+        routing.AddAtSolutionCallback(at_solution)
+        position = {v: k for k, v in enumerate(vehicles)}
+        start = None
+        starts = [_insert_late(self.problem, vehicles, hint)] if lateness_cost else []
+        for routes in (*starts, hint):
+            start_routes: list[list[int]] = [[] for _ in vehicles]
+            for vehicle, route in enumerate(routes):
+                if vehicle in position:
+                    start_routes[position[vehicle]] = [model.manager.NodeToIndex(n) for n in route]
+            start = routing.ReadAssignmentFromRoutes(start_routes, True)
+            if start is not None:
+                break
+        if start is None:
+            return None, hint
+        routing.SolveFromAssignmentWithParameters(start, parameters)
+        return (found[-1] if found else None), closest[0][1]
+
+
+def _insert_late(
+    problem: RoutingProblem, vehicles: Sequence[int], routes: Sequence[Sequence[int]]
+) -> list[list[int]]:
+    """The visits missing from `routes` (one window, no pairs) each inserted where it adds the least lateness,
+    then distance, within capacity and the vehicles allowed: a complete start for the relaxed model."""
+    result = [list(route) if v in vehicles else [] for v, route in enumerate(routes)]
+    if problem.pairs or any(d < 0 for n in problem.nodes for d in n.demand):
+        return result
+    visited = {n for route in result for n in route}
+    depots = problem.depots
+    missing = [
+        n
+        for n, node in enumerate(problem.nodes)
+        if n not in visited and n not in depots and len(node.windows) <= 1 and not node.vehicle_windows
+    ]
+    for n in missing:
+        node = problem.nodes[n]
+        best: tuple[tuple[int, int], int, int] | None = None
+        for v in vehicles:
+            if node.allowed_vehicles is not None and v not in node.allowed_vehicles:
+                continue
+            vehicle, route = problem.vehicles[v], result[v]
+            loads = [sum(problem.nodes[m].demand[d] for m in route) for d in range(problem.dimensions)]
+            if any(load + node.demand[d] > vehicle.capacity[d] for d, load in enumerate(loads)):
+                continue
+            for i in range(len(route) + 1):
+                score = _lateness(problem, vehicle, [*route[:i], n, *route[i:]])
+                if best is None or score < best[0]:
+                    best = (score, v, i)
+        if best is not None:
+            result[best[1]].insert(best[2], n)
+    return result
+
+
+def _lateness(problem: RoutingProblem, vehicle: FleetVehicle, route: Sequence[int]) -> tuple[int, int]:
+    """Total lateness (back at the end included) and distance of a route served as early as possible."""
+    duration, distance = problem.duration[vehicle.profile], problem.distance[vehicle.profile]
+    clock, here, late, metres = vehicle.shift[0], vehicle.start, 0, 0
+    for n in route:
+        node = problem.nodes[n]
+        window = node.windows[0] if node.windows else (0, problem.horizon)
+        clock = max(clock + duration[here][n], window[0])
+        late += max(0, clock - window[1])
+        metres += distance[here][n]
+        clock += node.service
+        here = n
+    clock += duration[here][vehicle.end]
+    return late + max(0, clock - vehicle.shift[1]), metres + distance[here][vehicle.end]
 
 
 def solve(
@@ -403,12 +568,17 @@ def _classic(search: _Search, hint: Sequence[Sequence[int]] | None) -> Solution 
     """Fewest vehicles first: construct, remove routes one by one, then polish distance on the survivors."""
     total = search.settings.time_limit_s
     large = len(search.problem.nodes) > LARGE
+    # The start may leave visits out; the search goes on until it has them all (or the time share is spent).
     best = search.run(
-        range(len(search.problem.vehicles)), total * (0.5 if large else 0.25), "construct", hint
+        range(len(search.problem.vehicles)),
+        total * (0.5 if large else 0.25),
+        "construct",
+        hint,
+        complete_after=total * CONSTRUCT_SHARE,
     )
     if best is None:
         return None
-    best = _eliminate_routes(search, best, deadline=total * 0.6)
+    best = _eliminate_routes(search, best, deadline=total * ELIMINATE_UNTIL)
     used = [v for v, route in enumerate(best.routes) if route]
     # Guided search stalls in the optimum it was tuned to; restarting with a heavier penalty weight escapes
     # it (c1_2_1: 3.3% above the best known without, 0.0% with); the parallel search keeps the light weight.
@@ -422,8 +592,9 @@ def _classic(search: _Search, hint: Sequence[Sequence[int]] | None) -> Solution 
 
 
 def _eliminate_routes(search: _Search, best: Solution, deadline: float) -> Solution:
+    """Take out the route with fewest visits and spread them over the others, until that fails twice."""
     failures: set[int] = set()
-    while search.clock.elapsed() < deadline and not search.cancel.is_set():
+    while search.clock.elapsed() < deadline - 0.2 and not search.cancel.is_set():
         used = [v for v, route in enumerate(best.routes) if route]
         candidates = sorted((v for v in used if v not in failures), key=lambda v: len(best.routes[v]))
         if len(used) <= _vehicle_lower_bound(search.problem) or not candidates:
@@ -441,21 +612,30 @@ def _eliminate_routes(search: _Search, best: Solution, deadline: float) -> Solut
 
 
 def _without_route(search: _Search, best: Solution, keep: list[int], deadline: float) -> Solution | None:
-    """Spread one route's visits over the others; while the leftovers shrink, restart from the last try."""
-    hint, leftovers = best.routes, None
-    attempt = None
-    for lambda_ in (0.1, 0.5, 0.02, 1.0):
-        if search.clock.elapsed() > deadline - 0.2 or search.cancel.is_set():
-            break
-        seconds = min(deadline - search.clock.elapsed(), max(1.0, search.settings.time_limit_s * 0.08))
-        # Each restart weighs the penalties differently, so it does not retrace the previous try.
-        attempt = search.run(keep, seconds, "eliminate", hint, fixed_costs=False, guided_lambda=lambda_)
-        if attempt is None or len(attempt.dropped) <= len(best.dropped):
-            return attempt
-        if leftovers is not None and len(attempt.dropped) >= leftovers:
-            return attempt
-        hint, leftovers = attempt.routes, len(attempt.dropped)
-    return attempt
+    """Guided search on the remaining vehicles, stopped at the first plan that leaves out no more visits than
+    before (and, where late visits are allowed at a cost, is on time); the strict model then checks it."""
+    hint: Sequence[Sequence[int]] = best.routes
+    for lateness_cost, guided_lambda in ATTEMPTS:
+        seconds = min(
+            deadline - search.clock.elapsed(), max(1.0, search.settings.time_limit_s * ELIMINATION_SHARE)
+        )
+        if seconds < 0.2 or search.cancel.is_set():
+            return None
+        # A relaxed try goes on from the least late routes of the one before; a strict one starts afresh.
+        start = hint if lateness_cost else best.routes
+        routes, hint = search.squeeze(keep, seconds, start, len(best.dropped), lateness_cost, guided_lambda)
+        if routes is not None:
+            checked = search.run(
+                keep,
+                max(0.1, min(1.0, search.remaining())),
+                "eliminate",
+                routes,
+                fixed_costs=False,
+                first_only=True,
+            )
+            if checked is not None and len(checked.dropped) <= len(best.dropped):
+                return checked
+    return None
 
 
 def _vehicle_lower_bound(problem: RoutingProblem) -> int:
