@@ -9,7 +9,7 @@ from typing import Any
 
 from pyld import jsonld
 
-from contracts import market
+from contracts import incentives, market
 from opendata import testing as events
 from opendata.datasets import BY_ID
 from opendata.testing import HASSELT, OpenData
@@ -145,6 +145,26 @@ async def test_campaign_results_per_campaign_and_coin(opendata: OpenData) -> Non
     assert issued["campaign_name"] == "Duurzame verplaatsing" and issued["sponsor"] == "Stad Geel"
     assert (issued["coins"], issued["movements"], issued["citizens"]) == ("80", "13", "12")
     assert rows["redeemed"]["suppressed"] == "true" and rows["redeemed"]["coins"] == ""  # 4 wallets only
+
+
+async def test_expired_coins_are_counted_per_coin(opendata: OpenData) -> None:
+    expired = [
+        incentives.CoinsExpired(
+            expiry_id=uuid.uuid4(),
+            wallet_id=uuid.uuid4(),
+            citizen_id=f"citizen-{n}",
+            coin_type_id=uuid.uuid4(),
+            coin_code="KEMPEN",
+            amount=2,
+            expired_at=events.NOW,
+        )
+        for n in range(10)
+    ]
+    await opendata.publish(*expired, tenant="13008")
+    response = await opendata.get("/v1/public/13008/datasets/campaign-results.csv")
+    (row,) = csv.DictReader(io.StringIO(response.text))
+    assert (row["measure"], row["coin_code"]) == ("expired", "KEMPEN")
+    assert (row["coins"], row["citizens"]) == ("20", "10")
 
 
 async def test_every_dataset_expands_to_linked_data_with_every_column_mapped(opendata: OpenData) -> None:

@@ -81,44 +81,34 @@ async def context(service: str, request: Request) -> Response:
     return _document(jsonld.context_for(service), JSONLD, "public, max-age=3600", request)
 
 
-@router.get(
-    "/public/{tenant}/catalog",
-    tags=["public"],
-    response_class=Response,
-    responses=TURTLE_DOC,
-)
+@router.get("/public/{tenant}/catalog", tags=["public"], response_class=Response, responses=TURTLE_DOC)
 async def catalog(
     tenant: Tenant, request: Request, settings: OpenDataSettings, uow_factory: UowFactory
 ) -> Response:
     """The municipality's DCAT-AP Vlaanderen catalogue (JSON-LD; Turtle with `Accept: text/turtle`)."""
-    name = municipality(settings, tenant)
-    modified = await _modified(uow_factory, tenant)
-    document = linked.catalogue_jsonld(
-        base_url(request, settings), tenant, name, settings.contact_email, modified
-    )
-    if _wants(request, "text/turtle"):
-        graph = rdflib.Graph().parse(data=json.dumps(document), format="json-ld")
-        return _document(graph.serialize(format="turtle"), TURTLE, FRESH, request)
-    return _document(document, JSONLD, FRESH, request)
+    return await _catalogue(tenant, request, settings, uow_factory, turtle=_wants(request, "text/turtle"))
 
 
-@router.get(
-    "/public/{tenant}/catalog.ttl",
-    tags=["public"],
-    response_class=Response,
-    responses=TURTLE_DOC,
-)
+@router.get("/public/{tenant}/catalog.ttl", tags=["public"], response_class=Response, responses=TURTLE_DOC)
 async def catalog_turtle(
     tenant: Tenant, request: Request, settings: OpenDataSettings, uow_factory: UowFactory
 ) -> Response:
     """The catalogue in Turtle, for harvesters that fetch a file."""
+    return await _catalogue(tenant, request, settings, uow_factory, turtle=True)
+
+
+async def _catalogue(
+    tenant: str, request: Request, settings: Settings, uow_factory: Any, *, turtle: bool
+) -> Response:
     name = municipality(settings, tenant)
     modified = await _modified(uow_factory, tenant)
     document = linked.catalogue_jsonld(
         base_url(request, settings), tenant, name, settings.contact_email, modified
     )
-    graph = rdflib.Graph().parse(data=json.dumps(document), format="json-ld")
-    return _document(graph.serialize(format="turtle"), TURTLE, FRESH, request)
+    if turtle:
+        graph = rdflib.Graph().parse(data=json.dumps(document), format="json-ld")
+        return _document(graph.serialize(format="turtle"), TURTLE, FRESH, request)
+    return _document(document, JSONLD, FRESH, request)
 
 
 async def _modified(uow_factory: Any, tenant: str) -> dict[str, datetime | None]:

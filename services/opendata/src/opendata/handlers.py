@@ -76,18 +76,9 @@ async def _upsert(
 # --- market -------------------------------------------------------------------------------------------------
 
 
-async def on_trader_registered(uow: UnitOfWork, event: market.TraderRegistered, envelope: Envelope) -> None:
-    values = {
-        "tenant": envelope.tenant,
-        "name": event.name,
-        "products": event.products,
-        "specialisation": event.specialisation,
-        "open_data": event.open_data,
-    }
-    await _upsert(uow.session, store.traders, {"id": event.trader_id}, values)
-
-
-async def on_trader_updated(uow: UnitOfWork, event: market.TraderProfileUpdated, envelope: Envelope) -> None:
+async def on_trader(
+    uow: UnitOfWork, event: market.TraderRegistered | market.TraderProfileUpdated, envelope: Envelope
+) -> None:
     values = {
         "tenant": envelope.tenant,
         "name": event.name,
@@ -252,30 +243,24 @@ async def on_coins_issued(uow: UnitOfWork, event: incentives.CoinsIssued, envelo
     await _movement(uow.session, event.issuance_id, values)
 
 
-async def on_coins_redeemed(uow: UnitOfWork, event: incentives.CoinsRedeemed, envelope: Envelope) -> None:
+async def on_coins_spent(
+    uow: UnitOfWork, event: incentives.CoinsRedeemed | incentives.CoinsExpired, envelope: Envelope
+) -> None:
+    """Coins leaving a wallet: redeemed at a merchant or expired (counted per coin, not per campaign)."""
+    if isinstance(event, incentives.CoinsRedeemed):
+        key, kind, at = event.redemption_id, "redeemed", event.redeemed_at
+    else:
+        key, kind, at = event.expiry_id, "expired", event.expired_at
     values = {
         "tenant": envelope.tenant,
-        "kind": "redeemed",
+        "kind": kind,
         "campaign_id": None,
         "coin_code": event.coin_code,
-        "month": domain.local_month(event.redeemed_at),
+        "month": domain.local_month(at),
         "person": await _pseudonym(uow.session, f"wallet:{event.wallet_id}"),
         "amount": event.amount,
     }
-    await _movement(uow.session, event.redemption_id, values)
-
-
-async def on_coins_expired(uow: UnitOfWork, event: incentives.CoinsExpired, envelope: Envelope) -> None:
-    values = {
-        "tenant": envelope.tenant,
-        "kind": "expired",
-        "campaign_id": None,
-        "coin_code": event.coin_code,
-        "month": domain.local_month(event.expired_at),
-        "person": await _pseudonym(uow.session, f"wallet:{event.wallet_id}"),
-        "amount": event.amount,
-    }
-    await _movement(uow.session, event.expiry_id, values)
+    await _movement(uow.session, key, values)
 
 
 # --- the public event stream --------------------------------------------------------------------------------
@@ -306,8 +291,8 @@ async def record_public(uow: UnitOfWork, event: Event, envelope: Envelope) -> No
 
 
 SPECIFIC: dict[type[Event], EventHandler] = {
-    market.TraderRegistered: on_trader_registered,
-    market.TraderProfileUpdated: on_trader_updated,
+    market.TraderRegistered: on_trader,
+    market.TraderProfileUpdated: on_trader,
     market.MarketDayScheduled: on_market_day_scheduled,
     market.MarketDayCancelled: on_market_day_cancelled,
     market.StallsAllocated: on_stalls_allocated,
@@ -318,8 +303,8 @@ SPECIFIC: dict[type[Event], EventHandler] = {
     incentives.CampaignLaunched: on_campaign_launched,
     incentives.CampaignEnded: on_campaign_ended,
     incentives.CoinsIssued: on_coins_issued,
-    incentives.CoinsRedeemed: on_coins_redeemed,
-    incentives.CoinsExpired: on_coins_expired,
+    incentives.CoinsRedeemed: on_coins_spent,
+    incentives.CoinsExpired: on_coins_spent,
 }
 
 
