@@ -100,6 +100,15 @@ async def operator_orders(client: httpx.AsyncClient, ctx: Context) -> httpx.Resp
     return await client.get(f"{ctx.urls['logistics']}/v1/orders", headers=ctx.auth("hasselt.operator"))
 
 
+async def open_data(client: httpx.AsyncClient, ctx: Context) -> httpx.Response:
+    dataset = random.choice(["mobility-credit-use.csv", "market-stalls.jsonld", "campaign-results.csv"])
+    return await client.get(f"{ctx.urls['opendata']}/v1/public/13008/datasets/{dataset}")
+
+
+async def console_markets(client: httpx.AsyncClient, ctx: Context) -> httpx.Response:
+    return await client.get(f"{ctx.urls['console']}/public/markets")
+
+
 # (name, weight, action): reads dominate, as on a market morning; payments are the write path across services.
 MIX: list[tuple[str, int, Action]] = [
     ("GET market /v1/public/market-days/{id}", 30, public_market_day),
@@ -108,6 +117,8 @@ MIX: list[tuple[str, int, Action]] = [
     ("POST mobility-credit /v1/providers/{id}/trips", 20, pay_trip),
     ("GET incentives /v1/wallet", 10, coins_wallet),
     ("GET logistics /v1/orders", 10, operator_orders),
+    ("GET opendata /v1/public/{tenant}/datasets/{file}", 5, open_data),
+    ("GET console /public/markets", 5, console_markets),
 ]
 
 
@@ -247,7 +258,7 @@ def main() -> None:
     entries = [
         ServiceEntry(entry.name, entry.module, entry.env_prefix, free_port())
         for entry in SERVICES
-        if entry.name in ("market", "logistics", "mobility-credit", "incentives")
+        if entry.name in ("market", "logistics", "mobility-credit", "incentives", "opendata", "console")
     ]
     for entry in entries:
         os.environ[f"{entry.env_prefix}DATA_DIR"] = str(data_dir)
