@@ -38,3 +38,11 @@ def test_an_explicit_database_url_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MARKET_DATABASE_URL", "postgresql+asyncpg://u:p@db/market")
 
     assert MarketSettings().database_url == "postgresql+asyncpg://u:p@db/market"
+
+
+def test_a_signing_key_is_made_once_per_data_dir_unless_configured(tmp_path: Path) -> None:
+    settings = ServiceSettings(service_name="probe", data_dir=tmp_path)
+    made = settings.signing_key("", "probe.key")
+    assert len(made) == 32 and (tmp_path / "probe.key").stat().st_mode & 0o777 == 0o600
+    assert ServiceSettings(service_name="probe", data_dir=tmp_path).signing_key("", "probe.key") == made
+    assert settings.signing_key("from-the-environment", "probe.key") == b"from-the-environment"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from market import checkin
+from market.settings import Settings
 
 SECRET = b"k" * 32
 NOW = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
@@ -56,5 +57,7 @@ def test_the_qr_code_renders_as_svg_and_png() -> None:
 
 
 def test_the_signing_key_is_created_once_and_kept(tmp_path: Path) -> None:
-    first = checkin.load_or_create_secret(tmp_path / "key")
-    assert checkin.load_or_create_secret(tmp_path / "key") == first and len(first) == 32
+    settings = Settings(data_dir=tmp_path)
+    first = settings.checkin_key()
+    assert Settings(data_dir=tmp_path).checkin_key() == first and len(first) == 32
+    assert Settings(data_dir=tmp_path, checkin_secret="configured").checkin_key() == b"configured"

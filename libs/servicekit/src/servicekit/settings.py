@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Literal
 
@@ -68,3 +69,17 @@ class ServiceSettings(BaseSettings):
     @property
     def event_source(self) -> str:
         return f"/cityblocks/{self.service_name}"
+
+    def signing_key(self, configured: str, filename: str) -> bytes:
+        """A service's HMAC key: the configured one, else a random one made once in the data dir.
+
+        Every process of the service shares the data dir, so they all sign and check with the same key.
+        """
+        if configured:
+            return configured.encode()
+        path = self.data_dir / filename
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(secrets.token_bytes(32))
+            path.chmod(0o600)
+        return path.read_bytes()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-from pathlib import Path
 from typing import Annotated, Any, cast
 from uuid import UUID
 
@@ -37,15 +35,7 @@ async def qr_secret(request: Request) -> bytes:
     cached: bytes | None = getattr(request.app.state, "qr_secret", None)
     if cached is None:
         settings = settings_of(request)
-        if settings.qr_secret:
-            cached = settings.qr_secret.encode()
-        else:
-            path = Path(settings.data_dir) / "incentives-qr.key"
-            if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(secrets.token_hex(32))
-                path.chmod(0o600)
-            cached = path.read_text().strip().encode()
+        cached = settings.signing_key(settings.qr_secret, "incentives-qr.key")
         request.app.state.qr_secret = cached
     return cached
 

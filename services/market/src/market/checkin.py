@@ -7,10 +7,8 @@ import hashlib
 import hmac
 import io
 import json
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from uuid import UUID
 
 import segno
@@ -27,17 +25,6 @@ class CheckInClaim:
     assignment_id: UUID
     market_day_id: UUID
     expires_at: datetime
-
-
-def load_or_create_secret(path: Path) -> bytes:
-    """The signing key shared by every process of the service, kept in its data dir."""
-    if path.exists():
-        return path.read_bytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    path.write_bytes(key)
-    path.chmod(0o600)
-    return key
 
 
 def _b64(data: bytes) -> str:

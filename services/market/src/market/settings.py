@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pydantic_settings import SettingsConfigDict
 
-from market import checkin
 from servicekit.settings import ServiceSettings
 
 
@@ -19,6 +18,4 @@ class Settings(ServiceSettings):
     checkin_secret: str = ""
 
     def checkin_key(self) -> bytes:
-        if self.checkin_secret:
-            return self.checkin_secret.encode()
-        return checkin.load_or_create_secret(self.data_dir / "market-checkin.key")
+        return self.signing_key(self.checkin_secret, "market-checkin.key")
