@@ -19,7 +19,13 @@ _channel: dict[str, Any] = {}
 
 
 def _attach(progress: Any, cancel: ProcessEvent) -> None:
-    """Pool initializer: the queue and event reach the child by inheritance (they cannot be pickled later)."""
+    """Pool initializer: the queue and event reach the child by inheritance (they cannot be pickled later).
+
+    Progress is advisory: the child may exit without flushing what the parent no longer reads. Otherwise a
+    child whose last updates do not fit the pipe waits for a reader at exit, and the pool's shutdown waits
+    for it forever.
+    """
+    progress.cancel_join_thread()
     _channel["progress"] = progress
     _channel["cancel"] = cancel
 
