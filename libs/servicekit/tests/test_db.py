@@ -6,11 +6,14 @@ import asyncio
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from servicekit import db
 from servicekit.db import create_all, create_engine, create_sessionmaker, ping
 from servicekit.migrations import init_migrations, revision, upgrade_head
 
@@ -214,3 +217,54 @@ async def test_the_postgresql_engine_serves_concurrent_sessions(postgres_url: st
         await engine.dispose()
 
     assert sorted(total) == list(range(10))
+
+
+async def _backend_pid(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return int((await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+@pytest.mark.postgres
+async def test_a_pooled_connection_killed_while_idle_is_replaced_without_an_error(postgres_url: str) -> None:
+    engine = create_engine(postgres_url, pool_size=1, max_overflow=0)
+    admin = create_engine(postgres_url, pool_size=1, max_overflow=0)
+    try:
+        first = await _backend_pid(engine)
+        # As a server restart or an administrator would: the backend behind the idle pooled connection goes.
+        async with admin.connect() as connection:
+            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        for _ in range(100):  # the driver learns of it when the socket closes, without a round trip
+            await asyncio.sleep(0.01)
+            second = await _backend_pid(engine)
+            if second != first:
+                break
+
+        assert second != first
+    finally:
+        await engine.dispose()
+        await admin.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_connection_idle_longer_than_the_bypass_window_is_pinged(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 0.0)
+    engine = create_engine(postgres_url, pool_size=1, max_overflow=0)
+    pings: list[object] = []
+    real_ping = engine.sync_engine.dialect.do_ping
+
+    def counted_ping(dbapi_connection: Any) -> bool:
+        pings.append(dbapi_connection)
+        return real_ping(dbapi_connection)
+
+    monkeypatch.setattr(engine.sync_engine.dialect, "do_ping", counted_ping)
+    try:
+        await _backend_pid(engine)
+        await _backend_pid(engine)
+        assert len(pings) == 1  # the first checkout is a fresh connection, the second a reused one
+        monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 60.0)
+        await _backend_pid(engine)
+        assert len(pings) == 1  # back within the window: handed out as it is
+    finally:
+        await engine.dispose()
