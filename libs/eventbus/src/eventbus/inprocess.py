@@ -20,15 +20,48 @@ class Record:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-class InProcessBus:
-    """Per-topic logs split into partitions by key hash; groups keep committed offsets across stop/start."""
+class _Partition:
+    """A partition's retained records; `base` is the offset of the first one (offsets never change)."""
 
-    def __init__(self, partitions: int = 3, max_batch: int = 500, retry_delay: float = 0.2) -> None:
+    __slots__ = ("base", "records")
+
+    def __init__(self) -> None:
+        self.base = 0
+        self.records: list[Record] = []
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.records)
+
+    def read(self, start: int, count: int) -> list[Record]:
+        first = max(start, self.base) - self.base
+        return self.records[first : first + count]
+
+    def drop_before(self, offset: int) -> None:
+        if offset > self.base:
+            del self.records[: offset - self.base]
+            self.base = offset
+
+
+class InProcessBus:
+    """Per-topic logs split into partitions by key hash; groups keep committed offsets across stop/start.
+
+    Retention as a broker's, but never losing a record a group still has to read: a partition keeps its last
+    `retain` records, and older ones until every group that ever subscribed to the topic has committed them
+    (a group that subscribes later starts at the oldest record kept). Without it a long-running embedded
+    platform would hold every event it ever published in memory.
+    """
+
+    def __init__(
+        self, partitions: int = 3, max_batch: int = 500, retry_delay: float = 0.2, retain: int = 100
+    ) -> None:
         self._partitions = partitions
         self._max_batch = max_batch
         self._retry_delay = retry_delay
-        self._logs: dict[str, list[list[Record]]] = {}
+        self._retain = retain
+        self._logs: dict[str, list[_Partition]] = {}
         self._committed: dict[str, dict[tuple[str, int], int]] = {}
+        self._readers: dict[str, set[str]] = {}  # topic -> every group that subscribed to it
         self._subscriptions: list[Subscription] = []
         self._wakeups: list[asyncio.Event] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -47,6 +80,8 @@ class InProcessBus:
         if any(s.group == group for s in self._subscriptions):
             raise ValueError(f"group {group!r} is already subscribed")
         self._subscriptions.append(Subscription(group, tuple(topics), deliver, deliver_batch, reject))
+        for topic in topics:
+            self._readers.setdefault(topic, set()).add(group)
 
     async def ensure_topics(self, topics: Sequence[str]) -> None:
         for topic in topics:
@@ -75,9 +110,14 @@ class InProcessBus:
         topic: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
+        touched: set[tuple[str, int]] = set()
         for envelope in envelopes:
-            partitions = self._log(topic or envelope.topic)
-            partitions[self.partition_of(envelope.partitionkey)].append(Record(envelope, dict(headers or {})))
+            name = topic or envelope.topic
+            p = self.partition_of(envelope.partitionkey)
+            self._log(name)[p].records.append(Record(envelope, dict(headers or {})))
+            touched.add((name, p))
+        for name, p in touched:
+            self._trim(name, p)
         for wakeup in self._wakeups:
             wakeup.set()
 
@@ -95,17 +135,31 @@ class InProcessBus:
         return {sub.group: self._group_lag(sub) for sub in self._subscriptions}
 
     def records(self, topic: str) -> list[Record]:
-        """Every record of a topic, partition by partition (for tests and the console)."""
-        return [record for partition in self._logs.get(topic, []) for record in partition]
+        """The retained records of a topic, partition by partition (for tests)."""
+        return [record for partition in self._logs.get(topic, []) for record in partition.records]
 
     def partition_of(self, key: str) -> int:
         return zlib.crc32(key.encode()) % self._partitions
 
-    def _log(self, topic: str) -> list[list[Record]]:
+    def _log(self, topic: str) -> list[_Partition]:
         log = self._logs.get(topic)  # not setdefault: that would build the empty partitions on every call
         if log is None:
-            log = self._logs[topic] = [[] for _ in range(self._partitions)]
+            log = self._logs[topic] = [_Partition() for _ in range(self._partitions)]
         return log
+
+    def _trim(self, topic: str, p: int) -> None:
+        """Drop what every reader of the topic has committed, beyond the last `retain` records.
+
+        Only once the partition holds twice `retain`, so that dropping costs little per record.
+        """
+        partition = self._log(topic)[p]
+        if len(partition.records) <= 2 * self._retain:
+            return
+        done = [
+            self._committed.get(group, {}).get((topic, p), partition.base)
+            for group in self._readers.get(topic, ())
+        ]
+        partition.drop_before(min([partition.end - self._retain, *done]))
 
     def _group_lag(self, sub: Subscription) -> int:
         """Records the group has not committed; sets the lag gauge per topic as the Kafka bus does."""
@@ -113,7 +167,8 @@ class InProcessBus:
         total = 0
         for topic in sub.topics:
             lag = sum(
-                len(records) - committed.get((topic, p), 0) for p, records in enumerate(self._log(topic))
+                partition.end - committed.get((topic, p), partition.base)
+                for p, partition in enumerate(self._log(topic))
             )
             lag_gauge().labels(group=sub.group, topic=topic).set(lag)
             total += lag
@@ -130,9 +185,9 @@ class InProcessBus:
         offsets = self._committed[sub.group]
         progressed = False
         for topic in sub.topics:
-            for p, records in enumerate(self._log(topic)):
-                start = offsets.get((topic, p), 0)
-                batch = [r.envelope for r in records[start : start + self._max_batch]]
+            for p, partition in enumerate(self._log(topic)):
+                start = max(offsets.get((topic, p), 0), partition.base)
+                batch = [r.envelope for r in partition.read(start, self._max_batch)]
                 if not batch:
                     continue
                 try:
@@ -142,6 +197,7 @@ class InProcessBus:
                     await asyncio.sleep(self._retry_delay)
                     return True
                 offsets[(topic, p)] = start + len(batch)
+                self._trim(topic, p)
                 progressed = True
         return progressed
 
