@@ -480,4 +480,7 @@ def parse_args() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(main(parse_args())), indent=2))
+    # The loop the service runs on under uvicorn (uvloop), also for the rule engine driven in this process.
+    import uvloop
+
+    print(json.dumps(uvloop.run(main(parse_args())), indent=2))
