@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from contracts.envelope import Envelope
+from contracts.probe import ProbeRecorded
 from eventbus import InProcessBus, OutboxRelay
 from eventbus.tables import outbox
 
@@ -76,3 +80,50 @@ async def test_a_relay_stops_even_when_woken_in_the_same_turn(engine: AsyncEngin
         await relay.start()
         await asyncio.sleep(0.05)
     await relay.stop()
+
+
+class CountingBus(InProcessBus):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    async def publish(self, envelopes: Sequence[Envelope], **options: Any) -> None:
+        self.batches.append(len(envelopes))
+        await super().publish(envelopes, **options)
+
+
+async def test_commits_in_quick_succession_are_relayed_together(engine: AsyncEngine) -> None:
+    bus = CountingBus()
+    relay = OutboxRelay(async_sessionmaker(engine), bus, poll_interval=30, linger=0.2)
+    await relay.start()
+    try:
+        for _ in range(50):
+            await asyncio.sleep(0.01)  # let it reach its wait on an empty outbox
+        for n in range(10):
+            async with engine.begin() as connection:
+                await connection.execute(insert(outbox), [_probe_row(f"e{n}")])
+            relay.notify()
+        async with asyncio.timeout(10):
+            while relay.published < 10:  # noqa: ASYNC110 - polling the relay's count, no event to wait on
+                await asyncio.sleep(0.01)
+    finally:
+        await relay.stop()
+
+    assert bus.batches == [10]
+    assert [r.envelope.id for r in bus.records("probe.records")] == [f"e{n}" for n in range(10)]
+
+
+def _probe_row(event_id: str) -> dict[str, object]:
+    envelope = Envelope.wrap(ProbeRecorded(stream="s", seq=0), source="/test", tenant="44021")
+    attributes = envelope.attributes()
+    attributes["id"] = event_id
+    return {
+        "event_id": event_id,
+        "topic": ProbeRecorded.topic,
+        "key": envelope.partitionkey,
+        "type": envelope.type,
+        "attributes": attributes,
+        "data": envelope.data,
+        "created_at": datetime.now(UTC),
+        "sent_at": None,
+    }

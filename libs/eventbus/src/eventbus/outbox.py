@@ -46,6 +46,7 @@ class OutboxRelay:
         pipeline: int = 4,
         keep_sent: timedelta | None = timedelta(days=7),
         purge_interval: float = 3600.0,
+        linger: float = 0.01,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._bus = bus
@@ -61,6 +62,7 @@ class OutboxRelay:
         self._keep_sent = keep_sent
         self._purge_interval = purge_interval
         self._next_purge = 0.0
+        self._linger = linger
         self.published = 0
 
     def notify(self) -> None:
@@ -154,7 +156,10 @@ class OutboxRelay:
                 continue
             if count < self._batch_size:
                 await self._purge_when_due()
-                await self._wait()
+                if await self._wait() and self._linger > 0:
+                    # As a producer's linger: the commits of the next moments go out in the same batch,
+                    # one select and one update for many commits rather than one each.
+                    await asyncio.sleep(self._linger)
 
     async def _relay_pipelined(self) -> int:
         """Select and enqueue one batch; its rows stay locked until they are acknowledged and marked sent."""
@@ -198,12 +203,15 @@ class OutboxRelay:
             self._in_flight_seqs.difference_update(seqs)
             self._pipeline.release()
 
-    async def _wait(self) -> None:
+    async def _wait(self) -> bool:
+        """Until a commit wakes the relay (True) or the poll interval is over (False)."""
         # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives in the same turn as the
         # wake-up, and stop() would then wait forever for a relay that goes on looping.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._poll_interval):
                 await self._wakeup.wait()
+                return True
+        return False
 
 
 def _envelope(row: Row[Any, Any, Any, Any]) -> Envelope:
