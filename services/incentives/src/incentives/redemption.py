@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import deque
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import incentives as events
@@ -122,6 +124,40 @@ async def _check(
     return merchant, coin
 
 
+@functools.cache
+def _history_query(dialect: str) -> sa.CompoundSelect[Any]:
+    """The union `_History.read` runs, built once per dialect (building and keying it cost more than a run).
+
+    Its parameters: `wallets`, `nonces` and `merchants` (lists of ids) and `since`.
+    """
+    r, w, a = store.redemptions, store.wallets, ledger_tables.accounts
+
+    def one_of(column: Any, name: str) -> Any:
+        if dialect == "postgresql":  # one array parameter: one prepared plan whatever the count
+            return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))
+        return column.in_(sa.bindparam(name, expanding=True))
+
+    recent = r.c.redeemed_at >= sa.bindparam("since", type_=r.c.redeemed_at.type)
+    coins = sa.func.coalesce(sa.func.sum(r.c.amount), 0)
+    no_citizen = sa.cast(sa.null(), w.c.citizen_id.type)
+    held = sa.func.coalesce(a.c.credits_posted - a.c.debits_posted - a.c.debits_pending, 0)
+    return sa.union_all(
+        # The wallets with what they hold (read without a lock: the ledger decides).
+        sa.select(sa.literal("h"), w.c.account_id, held, sa.literal(0), w.c.citizen_id)
+        .select_from(w.outerjoin(a, a.c.id == w.c.account_id))
+        .where(one_of(w.c.account_id, "wallets")),
+        sa.select(sa.literal("n"), r.c.qr_nonce, sa.literal(0), sa.literal(0), no_citizen).where(
+            one_of(r.c.qr_nonce, "nonces")
+        ),
+        sa.select(sa.literal("w"), r.c.wallet_account_id, sa.func.count(), coins, no_citizen)
+        .where(one_of(r.c.wallet_account_id, "wallets"), recent)
+        .group_by(r.c.wallet_account_id),
+        sa.select(sa.literal("m"), r.c.merchant_id, sa.func.count(), coins, no_citizen)
+        .where(one_of(r.c.merchant_id, "merchants"), recent)
+        .group_by(r.c.merchant_id),
+    )
+
+
 @dataclass
 class _Totals:
     count: int = 0
@@ -150,31 +186,16 @@ class _History:
         cls, session: AsyncSession, scans: Sequence[Scan], limits: domain.VelocityLimits
     ) -> _History:
         """One round trip: a union of four reads, each row a kind, a uuid, two numbers and maybe a citizen."""
-        r, w, a = store.redemptions, store.wallets, ledger_tables.accounts
-        nonces = {s.claims.nonce for s in scans}
-        wallet_ids = {s.claims.wallet_id for s in scans}
         since = min(s.at for s in scans) - timedelta(seconds=limits.window_s)
-        recent = r.c.redeemed_at >= since
-        coins = sa.func.coalesce(sa.func.sum(r.c.amount), 0)
-        no_citizen = sa.cast(sa.null(), w.c.citizen_id.type)
-        held = sa.func.coalesce(a.c.credits_posted - a.c.debits_posted - a.c.debits_pending, 0)
-        parts = [
-            # The wallets with what they hold (read without a lock: the ledger decides).
-            sa.select(sa.literal("h"), w.c.account_id, held, sa.literal(0), w.c.citizen_id)
-            .select_from(w.outerjoin(a, a.c.id == w.c.account_id))
-            .where(store.one_of(session, w.c.account_id, wallet_ids)),
-            sa.select(sa.literal("n"), r.c.qr_nonce, sa.literal(0), sa.literal(0), no_citizen).where(
-                store.one_of(session, r.c.qr_nonce, nonces)
-            ),
-            sa.select(sa.literal("w"), r.c.wallet_account_id, sa.func.count(), coins, no_citizen)
-            .where(store.one_of(session, r.c.wallet_account_id, wallet_ids), recent)
-            .group_by(r.c.wallet_account_id),
-            sa.select(sa.literal("m"), r.c.merchant_id, sa.func.count(), coins, no_citizen)
-            .where(store.one_of(session, r.c.merchant_id, {s.merchant_id for s in scans}), recent)
-            .group_by(r.c.merchant_id),
-        ]
+        params = {
+            "wallets": list({s.claims.wallet_id for s in scans}),
+            "nonces": list({s.claims.nonce for s in scans}),
+            "merchants": list({s.merchant_id for s in scans}),
+            "since": since,
+        }
         history = cls()
-        for kind, key, count, total, citizen in (await session.execute(sa.union_all(*parts))).all():
+        query = _history_query(session.get_bind().dialect.name)
+        for kind, key, count, total, citizen in (await session.execute(query, params)).all():
             if kind == "h":
                 history.scanned[key] = _Wallet(citizen, int(count))
             elif kind == "n":
