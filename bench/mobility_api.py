@@ -28,7 +28,7 @@ from typing import Any
 
 # bench/ledger.py would shadow the `ledger` library this service imports: keep this folder off the path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-from cityblocks.loopback import Pool, wait_ready  # noqa: E402
+from cityblocks.loopback import Pool, postgres_cpu_s, process_cpu_s, wait_ready  # noqa: E402
 from cityblocks.postgres import fresh_database, server_for_run  # noqa: E402
 from mobility_credit import accounts  # noqa: E402
 from servicekit.devidp import DevIdentityProvider, demo_user  # noqa: E402
@@ -50,8 +50,8 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def server(database_url: str, data_dir: Path, workers: int) -> AsyncIterator[int]:
-    """uvicorn serving the service (demo data on); stopped and waited for on exit."""
+async def server(database_url: str, data_dir: Path, workers: int) -> AsyncIterator[tuple[int, int]]:
+    """uvicorn serving the service (demo data on), as (port, pid); stopped and waited for on exit."""
     port = free_port()
     env = {
         **os.environ,
@@ -70,7 +70,7 @@ async def server(database_url: str, data_dir: Path, workers: int) -> AsyncIterat
     process = await asyncio.create_subprocess_exec(*command, env=env)
     try:
         await wait_ready(port, lambda: process.returncode is None)
-        yield port
+        yield port, process.pid
     finally:
         process.terminate()
         try:
@@ -209,7 +209,9 @@ async def check_invariants(pool: Pool, admin: dict[str, str], paid: int, in_doub
     }
 
 
-async def measure(ports: list[int], data_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
+async def measure(
+    ports: list[int], pids: list[int], database_url: str, data_dir: Path, args: argparse.Namespace
+) -> dict[str, Any]:
     identity = DevIdentityProvider(data_dir / "devidp", issuer="cityblocks-dev", audience="cityblocks")
     admin, provider = bearer(identity, "hasselt.city_admin"), bearer(identity, "hasselt.provider")
     pool = await Pool.open(ports, args.connections)
@@ -228,8 +230,15 @@ async def measure(ports: list[int], data_dir: Path, args: argparse.Namespace) ->
         _, sequential = await closed_loop(1, args.baseline_seconds, lambda: payments.pay(pool))
         one_at_a_time_ms = statistics.median(sequential) * 1000
         log(f"baseline: /health {health_rps:.0f}/s; one at a time p50 {one_at_a_time_ms:.1f} ms")
+        paid_before, cpu_before = payments.paid, (process_cpu_s(pids), postgres_cpu_s(database_url) or 0.0)
         payments_per_s, _ = await closed_loop(args.concurrency, args.seconds, lambda: payments.pay(pool))
-        log(f"closed loop: {payments_per_s:.0f} payments/s")
+        paid = max(payments.paid - paid_before, 1)
+        server_cpu_ms = (process_cpu_s(pids) - cpu_before[0]) * 1000 / paid
+        postgres_cpu_ms = ((postgres_cpu_s(database_url) or 0.0) - cpu_before[1]) * 1000 / paid
+        log(
+            f"closed loop: {payments_per_s:.0f} payments/s; CPU per payment: server {server_cpu_ms:.2f} ms, "
+            f"PostgreSQL {postgres_cpu_ms:.2f} ms"
+        )
         # A pool of its own: abandoned requests leave their connections mid-answer.
         open_pool = await Pool.open(ports, args.connections)
         try:
@@ -258,6 +267,8 @@ async def measure(ports: list[int], data_dir: Path, args: argparse.Namespace) ->
         f"p50_ms_at_{rate}_rps": milliseconds(percentile(latencies, 0.50)),
         f"failed_at_{rate}_rps": failures,
         f"abandoned_at_{rate}_rps": abandoned,
+        "server_cpu_ms_per_payment": round(server_cpu_ms, 3),
+        "postgres_cpu_ms_per_payment": round(postgres_cpu_ms, 3),
         "baseline_health_rps": round(health_rps, 1),
         "baseline_sequential_payment_p50_ms": round(statistics.median(sequential) * 1000, 2),
         "baseline_sequential_payments_per_s": round(len(sequential) / args.baseline_seconds, 1),
@@ -280,10 +291,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             # One single-worker server per instance, the client spreading its connections evenly: uvicorn's
             # own workers share one listening socket and keep-alive connections pile up on whichever
             # worker accepted first. The first instance creates the tables alone (start-ups race on DDL).
-            ports = [await stack.enter_async_context(server(url, data_dir, 1))]
+            started = [await stack.enter_async_context(server(url, data_dir, 1))]
             others = [server(url, data_dir, 1) for _ in range(args.instances - 1)]
-            ports += await asyncio.gather(*(stack.enter_async_context(other) for other in others))
-            result = await measure(ports, data_dir, args)
+            started += await asyncio.gather(*(stack.enter_async_context(other) for other in others))
+            ports, pids = [port for port, _ in started], [pid for _, pid in started]
+            result = await measure(ports, pids, url, data_dir, args)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     return {

@@ -43,8 +43,12 @@ class Envelope(BaseModel):
         traceparent: str | None = None,
         event_id: str | None = None,
         time: datetime | None = None,
+        data: dict[str, Any] | None = None,
     ) -> Envelope:
-        """Put an event in an envelope; the id is a fresh UUID unless given (it is the idempotency key)."""
+        """Put an event in an envelope; the id is a fresh UUID unless given (it is the idempotency key).
+
+        `data` is the event's JSON form (`model_dump(mode="json")`) when the caller has it already.
+        """
         return cls(
             id=event_id or str(uuid.uuid4()),
             source=source,
@@ -55,7 +59,7 @@ class Envelope(BaseModel):
             partitionkey=event.partition_key(),
             traceparent=traceparent,
             topic=event.topic,
-            data=event.model_dump(mode="json"),
+            data=event.model_dump(mode="json") if data is None else data,
         )
 
     def attributes(self) -> dict[str, str]:

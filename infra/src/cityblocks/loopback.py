@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 async def wait_ready(port: int, alive: Callable[[], bool]) -> None:
@@ -22,6 +24,28 @@ async def wait_ready(port: int, alive: Callable[[], bool]) -> None:
                 return
         await asyncio.sleep(0.2)
     raise RuntimeError("the server did not become ready")
+
+
+def postgres_cpu_s(database_url: str) -> float | None:
+    """CPU seconds so far of the PostgreSQL backends serving this database (a local server), else None."""
+    name = f" {database_url.rsplit('/', 1)[-1]} "
+    backends = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            if command.startswith("postgres:") and name in command:
+                backends.append(int(pid))
+    return process_cpu_s(backends) if backends else None
+
+
+def process_cpu_s(pids: list[int]) -> float:
+    """CPU seconds so far of these processes (user and system, from /proc; ended ones count nothing)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 class Connection:

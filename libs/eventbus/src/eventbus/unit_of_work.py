@@ -23,11 +23,12 @@ from eventbus.tables import outbox
 CommitHook = Callable[[], None]
 
 
-def checked(event: Event) -> Event:
-    """The event re-validated through its JSON form, so that nothing invalid reaches the outbox."""
+def checked(event: Event) -> tuple[Event, dict[str, Any]]:
+    """The event re-validated through its JSON form (nothing invalid reaches the outbox), and that form."""
     if not isinstance(event, Event) or "event_type" not in type(event).__dict__:
         raise TypeError(f"{event!r} is not a concrete contract event")
-    return type(event).model_validate(event.model_dump(mode="json"))
+    data = event.model_dump(mode="json")
+    return type(event).model_validate(data), data
 
 
 class UnitOfWork:
@@ -55,8 +56,10 @@ class UnitOfWork:
         The event continues `traceparent` when given (work deferred past the span that caused it), else the
         current trace, else it starts one.
         """
+        valid, data = checked(event)
         envelope = Envelope.wrap(
-            checked(event),
+            valid,
+            data=data,
             source=self._source,
             tenant=tenant,
             subject=subject,
