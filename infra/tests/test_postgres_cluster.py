@@ -1,5 +1,7 @@
 """The session PostgreSQL server hands every test its own empty database."""
 
+import uuid
+
 import asyncpg
 import pytest
 
@@ -25,8 +27,10 @@ async def test_fresh_database_accepts_queries(postgres_url: str) -> None:
 
 
 async def test_each_database_created_is_empty_and_separate(postgres_cluster: PostgresCluster) -> None:
-    first = postgres_cluster.create_database("infra_separate_a")
-    second = postgres_cluster.create_database("infra_separate_b")
+    # Names of this run: the session server may be a long-lived one that kept an earlier run's databases.
+    run = uuid.uuid4().hex[:8]
+    first = postgres_cluster.create_database(f"infra_separate_a_{run}")
+    second = postgres_cluster.create_database(f"infra_separate_b_{run}")
     connection = await asyncpg.connect(plain(first))
     try:
         await connection.execute("CREATE TABLE only_here (id int)")
