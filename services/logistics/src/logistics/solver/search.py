@@ -37,13 +37,13 @@ ATTEMPTS = ((1000, 0.1), (1000, 0.5), (0, 0.5))
 POOL_CONSTRUCT_SHARE = 0.02
 POOL_ELIMINATE_UNTIL = 0.4
 POOL_STEPS_PER_SOLUTION = 1
-# A route removal that does not succeed within this share of the time limit (or this many times as long as the
-# removal before it took) ends route elimination.
-POOL_ATTEMPT_SHARE = 0.1
+# A route removal that does not succeed within the settings' attempt share of the time limit (or this many
+# times as long as the removal before it took) ends route elimination.
 POOL_ATTEMPT_GROWTH = 3.0
 POOL_DESCENT_SHARE = 0.1
 POOL_LATE_SHARE = 0.3
 VARIANT_CONSTRUCT_SHARE = 0.25
+VARIANT_ATTEMPT_SHARE = 0.03
 # Local-search operators that make visits active or inactive: of no use once every visit is in a route.
 ACTIVITY_OPERATORS = (
     "use_make_active",
@@ -130,6 +130,8 @@ class SolverSettings:
     # Share of the time limit after which construction stops at its first plan visiting everyone (None: the
     # default of the route elimination used).
     construct_share: float | None = None
+    # Share of the time limit the ejection pool has at least for removing one more route.
+    attempt_share: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -668,7 +670,7 @@ def _eliminate_with_pool(search: _Search, best: Solution, deadline: float) -> So
     steps = [0]
     budget = search.settings.solution_limit * POOL_STEPS_PER_SOLUTION
     total = search.settings.time_limit_s
-    attempt = [search.clock.elapsed(), total * POOL_ATTEMPT_SHARE]
+    attempt = [search.clock.elapsed(), total * search.settings.attempt_share]
 
     def stop() -> bool:
         steps[0] += 1
@@ -689,7 +691,10 @@ def _eliminate_with_pool(search: _Search, best: Solution, deadline: float) -> So
         routes = placed
         # A route that took long to remove announces a next one that takes longer: it gets more time.
         now = search.clock.elapsed()
-        attempt[:] = [now, max(total * POOL_ATTEMPT_SHARE, POOL_ATTEMPT_GROWTH * (now - attempt[0]))]
+        attempt[:] = [
+            now,
+            max(total * search.settings.attempt_share, POOL_ATTEMPT_GROWTH * (now - attempt[0])),
+        ]
         if search.on_progress is not None:
             remaining = [v for v, route in enumerate(routes) if route]
             cost = sum(problem.vehicles[v].fixed_cost for v in remaining)
@@ -793,7 +798,13 @@ def _variant(settings: SolverSettings, i: int) -> SolverSettings:
         if settings.minimise_vehicles:
             # Fewest vehicles: the first search starts the ejection pool at once; this one lets guided search
             # shorten the routes first, so that the pool starts from shorter routes.
-            return replace(settings, seed=settings.seed + i, construct_share=VARIANT_CONSTRUCT_SHARE)
+            # Its removals get less time: the first search tries harder, this one keeps time for distance.
+            return replace(
+                settings,
+                seed=settings.seed + i,
+                construct_share=VARIANT_CONSTRUCT_SHARE,
+                attempt_share=VARIANT_ATTEMPT_SHARE,
+            )
         return replace(settings, first_solution=FirstSolution.LOCAL_CHEAPEST_INSERTION)
     if i % 3 == 2:
         return replace(
