@@ -58,8 +58,6 @@ ACTIVITY_OPERATORS = (
     "use_global_cheapest_insertion_visit_types_lns",
     "use_local_cheapest_insertion_visit_types_lns",
 )
-POLISH_LAMBDAS = (0.3, 0.1, 0.5)
-POLISH_ROUND_SHARE = 1.0
 
 
 @dataclass(frozen=True)
@@ -639,26 +637,19 @@ def _classic(search: _Search, hint: Sequence[Sequence[int]] | None) -> Solution 
         best = _eliminate_routes(search, best, deadline=total * ELIMINATE_UNTIL)
     used = [v for v, route in enumerate(best.routes) if route]
     # Guided search stalls in the optimum it was tuned to; restarting with a heavier penalty weight escapes
-    # it (c1_2_1: 3.3% above the best known without, 0.0% with); the parallel search keeps the light weight.
-    # Each round of guided search goes on from the best plan with another penalty weight.
-    rounds = itertools.cycle(POLISH_LAMBDAS)
-    while search.remaining() > 0.1 and not search.cancel.is_set():
-        seconds = search.remaining()
-        if seconds > 1.5 * total * POLISH_ROUND_SHARE:
-            seconds = total * POLISH_ROUND_SHARE
+    # it (c1_2_1: 3.3% above the best known without, 0.0% with).
+    if search.remaining() > 0.1 and not search.cancel.is_set():
         polished = search.run(
             used,
-            seconds,
+            search.remaining(),
             "polish",
             best.routes,
             fixed_costs=False,
-            guided_lambda=next(rounds),
+            guided_lambda=0.3,
             visits_fixed=not best.dropped,
         )
         if polished is not None and _better(search.problem, polished, best):
             best = polished
-        if search.settings.deterministic:
-            break  # a round ends at its solution limit; more rounds would depend on the clock
     return best
 
 
@@ -790,21 +781,24 @@ def _path_distance(problem: RoutingProblem, v: int, route: Sequence[int]) -> int
     return sum(matrix[a][b] for a, b in itertools.pairwise(path))
 
 
-def _variant(settings: SolverSettings, i: int) -> SolverSettings:
-    """The first search keeps the settings; the second runs one uninterrupted guided search (for the
-    classic objective: fixed vehicle costs only, often better on distance); a third starts differently."""
+def _variant(settings: SolverSettings, i: int, pooled: bool = False) -> SolverSettings:
+    """The first search keeps the settings; the second starts differently; a third differently again.
+
+    For the classic objective the second search is one uninterrupted guided search with fixed vehicle costs
+    (often better on distance), or, where the ejection pool applies (`pooled`), the classic search with a
+    longer guided construction before the pool, so that the pool starts from shorter routes; its removals get
+    less time: the first search tries harder to remove routes, this one keeps time for distance."""
     settings = replace(settings, parallel_searches=1)
     if i % 3 == 1:
-        if settings.minimise_vehicles:
-            # Fewest vehicles: the first search starts the ejection pool at once; this one lets guided search
-            # shorten the routes first, so that the pool starts from shorter routes.
-            # Its removals get less time: the first search tries harder, this one keeps time for distance.
+        if settings.minimise_vehicles and pooled:
             return replace(
                 settings,
                 seed=settings.seed + i,
                 construct_share=VARIANT_CONSTRUCT_SHARE,
                 attempt_share=VARIANT_ATTEMPT_SHARE,
             )
+        if settings.minimise_vehicles:
+            return replace(settings, minimise_vehicles=False)
         return replace(settings, first_solution=FirstSolution.LOCAL_CHEAPEST_INSERTION)
     if i % 3 == 2:
         return replace(
@@ -815,7 +809,8 @@ def _variant(settings: SolverSettings, i: int) -> SolverSettings:
 
 def _solve_in_processes(problem: RoutingProblem, settings: SolverSettings) -> Solution:
     """Differently configured searches side by side, one per core; the best plan wins."""
-    variants = [_variant(settings, i) for i in range(settings.parallel_searches)]
+    pooled = ejection.applicable(problem)
+    variants = [_variant(settings, i, pooled) for i in range(settings.parallel_searches)]
     # Forking is fast but unsafe once other threads exist (a running service): then spawn.
     context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "spawn")
     with ProcessPoolExecutor(max_workers=len(variants), mp_context=context) as pool:
