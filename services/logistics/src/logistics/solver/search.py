@@ -13,6 +13,9 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2, routing_parameters_pb2
+from ortools.util.optional_boolean_pb2 import OptionalBoolean
+
+from logistics.solver import ejection
 
 Interval = tuple[int, int]
 NEIGHBOURHOOD = 150
@@ -28,6 +31,35 @@ ELIMINATION_SHARE = 0.13
 # at a heavy cost first, then again from the least late routes with a heavier penalty weight, which reweighs
 # the moves so that it does not retrace the first try; last with strict windows (0), leaving visits out.
 ATTEMPTS = ((1000, 0.1), (1000, 0.5), (0, 0.5))
+# With the ejection pool (plain time-window problems): construction stops at the first complete plan after
+# this share (the guided search before the pool makes for shorter routes after it: r1_2_1 about 3% above the
+# best known with 0.12, 5-7% when the pool starts at once), the pool removes routes until
+# POOL_ELIMINATE_UNTIL, the rest polishes distance. In deterministic
+# mode the pool takes at most this many steps per solution of the solution limit.
+POOL_CONSTRUCT_SHARE = 0.12
+POOL_ELIMINATE_UNTIL = 0.4
+POOL_STEPS_PER_SOLUTION = 1
+# A route removal that does not succeed within the settings' attempt share of the time limit (or this many
+# times as long as the removal before it took) ends route elimination.
+POOL_ATTEMPT_GROWTH = 3.0
+POOL_DESCENT_SHARE = 0.1
+POOL_LATE_SHARE = 0.3
+VARIANT_CONSTRUCT_SHARE = 0.25
+VARIANT_ATTEMPT_SHARE = 0.03
+# Local-search operators that make visits active or inactive: of no use once every visit is in a route.
+ACTIVITY_OPERATORS = (
+    "use_make_active",
+    "use_make_inactive",
+    "use_make_chain_inactive",
+    "use_swap_active",
+    "use_global_cheapest_insertion_path_lns",
+    "use_local_cheapest_insertion_path_lns",
+    "use_relocate_path_global_cheapest_insertion_insert_unperformed",
+    "use_shortest_path_swap_active",
+    "use_swap_active_chain",
+    "use_global_cheapest_insertion_visit_types_lns",
+    "use_local_cheapest_insertion_visit_types_lns",
+)
 
 
 @dataclass(frozen=True)
@@ -94,6 +126,12 @@ class SolverSettings:
     parallel_searches: int = 1
     guided_local_search_lambda: float = 0.1
     iterated_local_search: bool = False
+    seed: int = 0
+    # Share of the time limit after which construction stops at its first plan visiting everyone (None: the
+    # default of the route elimination used).
+    construct_share: float | None = None
+    # Share of the time limit the ejection pool has at least for removing one more route.
+    attempt_share: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -393,8 +431,11 @@ class _Search:
         guided_lambda: float | None = None,
         first_only: bool = False,
         complete_after: float | None = None,
+        visits_fixed: bool = False,
     ) -> Solution | None:
-        """`complete_after`: stop at the first solution visiting every node found after that many seconds."""
+        """`complete_after`: stop at the first solution visiting every node found after that many seconds.
+        `visits_fixed`: the hint visits every node and so shall every plan: the local search leaves out the
+        moves that add or remove visits (on 400 visits the search then gets about twice as far)."""
         model = _Model(self.problem, vehicles, fixed_costs)
         settings = self.settings
         if guided_lambda is not None:
@@ -402,6 +443,10 @@ class _Search:
         parameters = _parameters(settings, max(0.05, seconds), len(self.problem.nodes))
         if first_only:
             parameters.solution_limit = 1
+        if visits_fixed:
+            operators = parameters.local_search_operators
+            for name in ACTIVITY_OPERATORS:
+                setattr(operators, name, OptionalBoolean.BOOL_FALSE)
         model.routing.CloseModelWithParameters(parameters)
         routing = model.routing
         phase_start = self.clock.elapsed()
@@ -568,27 +613,99 @@ def _classic(search: _Search, hint: Sequence[Sequence[int]] | None) -> Solution 
     """Fewest vehicles first: construct, remove routes one by one, then polish distance on the survivors."""
     total = search.settings.time_limit_s
     large = len(search.problem.nodes) > LARGE
+    pooled = ejection.applicable(search.problem)
+    if pooled and search.settings.construct_share is None:
+        search.settings = replace(search.settings, construct_share=POOL_CONSTRUCT_SHARE)
     # The start may leave visits out; the search goes on until it has them all (or the time share is spent).
+    # The ejection pool removes routes far faster than guided search does: it needs a complete start only.
     best = search.run(
         range(len(search.problem.vehicles)),
         total * (0.5 if large else 0.25),
         "construct",
         hint,
-        complete_after=total * CONSTRUCT_SHARE,
+        # Deterministic: the solution limit ends construction, not the clock.
+        complete_after=None
+        if search.settings.deterministic
+        else total * (search.settings.construct_share or CONSTRUCT_SHARE),
     )
     if best is None:
         return None
-    best = _eliminate_routes(search, best, deadline=total * ELIMINATE_UNTIL)
+    if pooled and not best.dropped:
+        # A slow start (many visits) still leaves the pool a share of the time.
+        now = search.clock.elapsed()
+        deadline = max(total * POOL_ELIMINATE_UNTIL, min(now + total * POOL_LATE_SHARE, total * 0.8))
+        best = _eliminate_with_pool(search, best, deadline=deadline)
+    else:
+        best = _eliminate_routes(search, best, deadline=total * ELIMINATE_UNTIL)
     used = [v for v, route in enumerate(best.routes) if route]
     # Guided search stalls in the optimum it was tuned to; restarting with a heavier penalty weight escapes
-    # it (c1_2_1: 3.3% above the best known without, 0.0% with); the parallel search keeps the light weight.
+    # it (c1_2_1: 3.3% above the best known without, 0.0% with).
     if search.remaining() > 0.1 and not search.cancel.is_set():
         polished = search.run(
-            used, search.remaining(), "polish", best.routes, fixed_costs=False, guided_lambda=0.3
+            used,
+            search.remaining(),
+            "polish",
+            best.routes,
+            fixed_costs=False,
+            guided_lambda=0.3,
+            visits_fixed=not best.dropped,
         )
         if polished is not None and _better(search.problem, polished, best):
             best = polished
     return best
+
+
+def _eliminate_with_pool(search: _Search, best: Solution, deadline: float) -> Solution:
+    """Take out the route with fewest visits and place its visits with the ejection pool, again and again;
+    the last plan that placed everything is read back into the strict model, which checks every rule."""
+    problem = search.problem
+    pool = ejection.EjectionPool(problem, best.routes, seed=search.settings.seed)
+    steps = [0]
+    budget = search.settings.solution_limit * POOL_STEPS_PER_SOLUTION
+    total = search.settings.time_limit_s
+    attempt = [search.clock.elapsed(), total * search.settings.attempt_share]
+
+    def stop() -> bool:
+        steps[0] += 1
+        now = search.clock.elapsed()
+        if search.settings.deterministic:
+            # A step budget decides; the clock is only a safety cap.
+            return steps[0] > budget or search.cancel.is_set() or now >= total
+        return search.cancel.is_set() or now >= deadline or now - attempt[0] >= attempt[1]
+
+    routes: list[list[int]] = [list(r) for r in best.routes]
+    bound = _vehicle_lower_bound(problem)
+    while sum(1 for r in routes if r) > bound:
+        used = [v for v, route in enumerate(routes) if route]
+        victim = min(used, key=lambda v: len(routes[v]))
+        placed = ejection.eliminate(problem, routes, victim, stop, pool=pool)
+        if placed is None:
+            break
+        routes = placed
+        # A route that took long to remove announces a next one that takes longer: it gets more time.
+        now = search.clock.elapsed()
+        attempt[:] = [
+            now,
+            max(total * search.settings.attempt_share, POOL_ATTEMPT_GROWTH * (now - attempt[0])),
+        ]
+        if search.on_progress is not None:
+            remaining = [v for v, route in enumerate(routes) if route]
+            cost = sum(problem.vehicles[v].fixed_cost for v in remaining)
+            cost += sum(_path_distance(problem, v, routes[v]) for v in remaining)
+            search.on_progress(Progress(cost, now, len(remaining), "eliminate"))
+    if sum(1 for r in routes if r) >= best.vehicles_used:
+        return best
+    keep = [v for v, route in enumerate(routes) if route]
+    # The random moves left the routes long: a descent shortens them before guided search polishes them.
+    shorter = ejection.EjectionPool(problem, routes)
+    until = search.clock.elapsed() + total * POOL_DESCENT_SHARE
+    limit = total if search.settings.deterministic else until
+    shorter.descend(keep, lambda: search.cancel.is_set() or search.clock.elapsed() >= limit)
+    routes = shorter.routes
+    checked = search.run(keep, max(0.5, min(2.0, search.remaining())), "eliminate", routes, first_only=True)
+    if checked is None or checked.dropped or checked.vehicles_used > len(keep):
+        return best
+    return checked
 
 
 def _eliminate_routes(search: _Search, best: Solution, deadline: float) -> Solution:
@@ -656,21 +773,32 @@ def _rank(problem: RoutingProblem, solution: Solution) -> tuple[int, int, int]:
 
 
 def route_distance(problem: RoutingProblem, solution: Solution) -> int:
-    total = 0
-    for vehicle, route in zip(problem.vehicles, solution.routes, strict=True):
-        if not route:
-            continue
-        path = [vehicle.start, *route, vehicle.end]
-        matrix = problem.distance[vehicle.profile]
-        total += sum(matrix[a][b] for a, b in itertools.pairwise(path))
-    return total
+    return sum(_path_distance(problem, v, route) for v, route in enumerate(solution.routes) if route)
 
 
-def _variant(settings: SolverSettings, i: int) -> SolverSettings:
-    """The first search keeps the settings; the second runs one uninterrupted guided search (for the
-    classic objective: fixed vehicle costs only, often better on distance); a third starts differently."""
+def _path_distance(problem: RoutingProblem, v: int, route: Sequence[int]) -> int:
+    vehicle = problem.vehicles[v]
+    path = [vehicle.start, *route, vehicle.end]
+    matrix = problem.distance[vehicle.profile]
+    return sum(matrix[a][b] for a, b in itertools.pairwise(path))
+
+
+def _variant(settings: SolverSettings, i: int, pooled: bool = False) -> SolverSettings:
+    """The first search keeps the settings; the second starts differently; a third differently again.
+
+    For the classic objective the second search is one uninterrupted guided search with fixed vehicle costs
+    (often better on distance), or, where the ejection pool applies (`pooled`), the classic search with a
+    longer guided construction before the pool, so that the pool starts from shorter routes; its removals get
+    less time: the first search tries harder to remove routes, this one keeps time for distance."""
     settings = replace(settings, parallel_searches=1)
     if i % 3 == 1:
+        if settings.minimise_vehicles and pooled:
+            return replace(
+                settings,
+                seed=settings.seed + i,
+                construct_share=VARIANT_CONSTRUCT_SHARE,
+                attempt_share=VARIANT_ATTEMPT_SHARE,
+            )
         if settings.minimise_vehicles:
             return replace(settings, minimise_vehicles=False)
         return replace(settings, first_solution=FirstSolution.LOCAL_CHEAPEST_INSERTION)
@@ -683,7 +811,8 @@ def _variant(settings: SolverSettings, i: int) -> SolverSettings:
 
 def _solve_in_processes(problem: RoutingProblem, settings: SolverSettings) -> Solution:
     """Differently configured searches side by side, one per core; the best plan wins."""
-    variants = [_variant(settings, i) for i in range(settings.parallel_searches)]
+    pooled = ejection.applicable(problem)
+    variants = [_variant(settings, i, pooled) for i in range(settings.parallel_searches)]
     # Forking is fast but unsafe once other threads exist (a running service): then spawn.
     context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "spawn")
     with ProcessPoolExecutor(max_workers=len(variants), mp_context=context) as pool:
