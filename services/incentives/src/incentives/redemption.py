@@ -13,7 +13,6 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import incentives as events
@@ -132,11 +131,6 @@ def _history_query(dialect: str) -> sa.CompoundSelect[Any]:
     """
     r, w, a = store.redemptions, store.wallets, ledger_tables.accounts
 
-    def one_of(column: Any, name: str) -> Any:
-        if dialect == "postgresql":  # one array parameter: one prepared plan whatever the count
-            return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))
-        return column.in_(sa.bindparam(name, expanding=True))
-
     recent = r.c.redeemed_at >= sa.bindparam("since", type_=r.c.redeemed_at.type)
     coins = sa.func.coalesce(sa.func.sum(r.c.amount), 0)
     no_citizen = sa.cast(sa.null(), w.c.citizen_id.type)
@@ -145,15 +139,15 @@ def _history_query(dialect: str) -> sa.CompoundSelect[Any]:
         # The wallets with what they hold (read without a lock: the ledger decides).
         sa.select(sa.literal("h"), w.c.account_id, held, sa.literal(0), w.c.citizen_id)
         .select_from(w.outerjoin(a, a.c.id == w.c.account_id))
-        .where(one_of(w.c.account_id, "wallets")),
+        .where(store.any_of(dialect, w.c.account_id, "wallets")),
         sa.select(sa.literal("n"), r.c.qr_nonce, sa.literal(0), sa.literal(0), no_citizen).where(
-            one_of(r.c.qr_nonce, "nonces")
+            store.any_of(dialect, r.c.qr_nonce, "nonces")
         ),
         sa.select(sa.literal("w"), r.c.wallet_account_id, sa.func.count(), coins, no_citizen)
-        .where(one_of(r.c.wallet_account_id, "wallets"), recent)
+        .where(store.any_of(dialect, r.c.wallet_account_id, "wallets"), recent)
         .group_by(r.c.wallet_account_id),
         sa.select(sa.literal("m"), r.c.merchant_id, sa.func.count(), coins, no_citizen)
-        .where(one_of(r.c.merchant_id, "merchants"), recent)
+        .where(store.any_of(dialect, r.c.merchant_id, "merchants"), recent)
         .group_by(r.c.merchant_id),
     )
 

@@ -198,9 +198,16 @@ async def insert_ignore(session: AsyncSession, table: sa.Table, row: Mapping[str
 
 def one_of(session: AsyncSession, column: Any, values: Collection[Any]) -> Any:
     """`column IN values`; on PostgreSQL one array parameter, so one prepared plan whatever the count."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
-    return column.in_(list(values))
+    return any_of(session.get_bind().dialect.name, column, values=values)
+
+
+def any_of(dialect: str, column: Any, name: str | None = None, values: Collection[Any] | None = None) -> Any:
+    """`column IN values` for `dialect`; without values, a parameter `name` given at execution (a statement
+    built once and run many times)."""
+    value: dict[str, Any] = {} if values is None else {"value": list(values)}
+    if dialect == "postgresql":
+        return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(column.type), **value))
+    return column.in_(sa.bindparam(name, expanding=True, **value))
 
 
 async def insert_many(session: AsyncSession, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
