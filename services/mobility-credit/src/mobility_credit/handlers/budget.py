@@ -54,16 +54,14 @@ async def choose_grant(
 
 
 def covering_grants(
-    candidates: Iterable[Any], tenant: str, citizen_id: str, trip: domain.TripRequest
+    candidates: Mapping[tuple[str, str], list[Any]], tenant: str, citizen_id: str, trip: domain.TripRequest
 ) -> list[Any]:
     """The citizen's grants open on the trip's day whose scheme pays for its mode and provider."""
     day = trip.consumed_at.astimezone(LOCAL_TIME).date()
     covering = [
         c
-        for c in candidates
-        if c.tenant == tenant
-        and c.citizen_id == citizen_id
-        and c.valid_from <= day <= c.expires_on
+        for c in candidates.get((tenant, citizen_id), ())
+        if c.valid_from <= day <= c.expires_on
         and parse_scheme(c.scheme_id, c.definition).covers(trip.mode, trip.provider_id)
     ]
     if not covering:
@@ -144,12 +142,15 @@ _OPEN_GRANTS = _open_grants_query()
 
 async def open_grants(
     uow: UnitOfWork, citizens: Collection[tuple[str, str]], moments: Iterable[datetime]
-) -> list[Any]:
-    """Unexpired grants of the (tenant, citizen) pairs valid on some day of `moments`, in expiry order."""
+) -> dict[tuple[str, str], list[Any]]:
+    """Unexpired grants valid on some day of `moments`, per (tenant, citizen) pair, each in expiry order."""
     days = [moment.astimezone(LOCAL_TIME).date() for moment in moments]
     params = {"citizens": sorted(set(citizens)), "first_day": min(days), "last_day": max(days)}
     connection = await uow.session.connection()
-    return list((await connection.execute(_OPEN_GRANTS, params)).all())
+    grants: dict[tuple[str, str], list[Any]] = {}
+    for row in await connection.execute(_OPEN_GRANTS, params):
+        grants.setdefault((row.tenant, row.citizen_id), []).append(row)
+    return grants
 
 
 async def lock_usage(
