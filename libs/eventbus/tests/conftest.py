@@ -167,7 +167,9 @@ async def _harness(engine: AsyncEngine, make_bus: BusMaker) -> AsyncIterator[Har
     sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
     bus = make_bus()
     relay = OutboxRelay(sessionmaker, bus, batch_size=100, poll_interval=0.05)
-    uow_factory = UnitOfWorkFactory(sessionmaker, "/cityblocks/probe", on_commit=relay.notify)
+    uow_factory = UnitOfWorkFactory(
+        sessionmaker, "/cityblocks/probe", on_commit=relay.notify, on_written=relay.remember
+    )
     made = Harness(engine, bus, make_bus, sessionmaker, uow_factory, relay, f"probe-{uuid.uuid4().hex[:8]}")
     yield made
     await relay.stop()

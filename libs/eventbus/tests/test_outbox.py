@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from contracts.envelope import Envelope
 from contracts.probe import ProbeRecorded
-from eventbus import InProcessBus, OutboxRelay
+from eventbus import InProcessBus, OutboxRelay, UnitOfWorkFactory
 from eventbus.tables import outbox
 
 
@@ -127,3 +127,50 @@ def _probe_row(event_id: str) -> dict[str, object]:
         "created_at": datetime.now(UTC),
         "sent_at": None,
     }
+
+
+async def test_the_relay_publishes_the_envelopes_this_process_committed_without_decoding_them(
+    engine: AsyncEngine,
+) -> None:
+    bus = InProcessBus()
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    relay = OutboxRelay(sessionmaker, bus)
+    uow_factory = UnitOfWorkFactory(sessionmaker, "/test", on_written=relay.remember)
+    async with uow_factory() as uow:
+        emitted = [uow.emit(ProbeRecorded(stream="s", seq=n), tenant="44021") for n in range(3)]
+    # A row another process committed is decoded from its row, in seq order with the others.
+    async with engine.begin() as connection:
+        await connection.execute(insert(outbox), [_probe_row("elsewhere")])
+
+    assert await relay.drain() == 4
+
+    published = [record.envelope for record in bus.records(ProbeRecorded.topic)]
+    assert [e.id for e in published] == [*(e.id for e in emitted), "elsewhere"]
+    assert all(sent is made for sent, made in zip(published, emitted, strict=False))
+    assert relay._written == {}
+
+
+async def test_a_rolled_back_unit_of_work_leaves_nothing_to_publish(engine: AsyncEngine) -> None:
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    relay = OutboxRelay(sessionmaker, InProcessBus())
+    uow_factory = UnitOfWorkFactory(sessionmaker, "/test", on_written=relay.remember)
+    try:
+        async with uow_factory() as uow:
+            uow.emit(ProbeRecorded(stream="s", seq=0), tenant="44021")
+            await uow.flush()
+            raise RuntimeError("refused")
+    except RuntimeError:
+        pass
+
+    assert relay._written == {}
+    assert await relay.drain() == 0
+
+
+def test_the_relay_keeps_a_bounded_number_of_envelopes() -> None:
+    relay = OutboxRelay(None, InProcessBus(), batch_size=10)  # type: ignore[arg-type]
+    envelope = Envelope.wrap(ProbeRecorded(stream="s", seq=0), source="/test", tenant="44021")
+
+    relay.remember([(seq, envelope) for seq in range(25_000)])
+
+    assert len(relay._written) == 10_000
+    assert min(relay._written) == 15_000

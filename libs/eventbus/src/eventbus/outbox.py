@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -63,11 +64,27 @@ class OutboxRelay:
         self._purge_interval = purge_interval
         self._next_purge = 0.0
         self._linger = linger
+        # Envelopes this process committed, by outbox seq, not yet read back: published as they are rather
+        # than decoded again from their rows. Bounded: rows another relay publishes are never read back here.
+        self._written: dict[int, Envelope] = {}
+        self._written_limit = max(20 * batch_size, 10_000)
         self.published = 0
 
     def notify(self) -> None:
         """Wake the relay (called after a commit that wrote outbox rows)."""
         self._wakeup.set()
+
+    def remember(self, written: list[tuple[int, Envelope]]) -> None:
+        """Keep the envelopes a commit wrote, by seq, for publishing them without decoding their rows."""
+        self._written.update(written)
+        excess = len(self._written) - self._written_limit
+        if excess > 0:
+            for seq in list(itertools.islice(self._written, excess)):
+                del self._written[seq]
+
+    def _envelope(self, row: Row[Any, Any, Any, Any]) -> Envelope:
+        envelope = self._written.pop(row[0], None)
+        return envelope if envelope is not None else _envelope(row)
 
     async def start(self) -> None:
         if self._task is None:
@@ -86,7 +103,7 @@ class OutboxRelay:
             rows = await self._unsent(session)
             if not rows:
                 return 0
-            await self._bus.publish([_envelope(row) for row in rows])
+            await self._bus.publish([self._envelope(row) for row in rows])
             await self._mark_sent(session, [row.seq for row in rows])
         self.published += len(rows)
         return len(rows)
@@ -174,7 +191,7 @@ class OutboxRelay:
         try:
             await session.begin()
             rows = await self._unsent(session)
-            durable = await self._bus.enqueue([_envelope(row) for row in rows]) if rows else None
+            durable = await self._bus.enqueue([self._envelope(row) for row in rows]) if rows else None
         except BaseException:
             await session.close()
             self._pipeline.release()

@@ -21,6 +21,9 @@ from eventbus.codec import to_json
 from eventbus.tables import outbox
 
 CommitHook = Callable[[], None]
+# Called after a commit with the outbox rows it wrote, as (seq, envelope): the relay then publishes these
+# envelopes as they are, instead of decoding the rows it reads back.
+WrittenHook = Callable[[list[tuple[int, Envelope]]], None]
 
 
 def checked(event: Event) -> tuple[Event, dict[str, Any]]:
@@ -34,10 +37,18 @@ def checked(event: Event) -> tuple[Event, dict[str, Any]]:
 class UnitOfWork:
     """Use as `async with factory() as uow:`; commits on a clean exit, rolls back on an exception."""
 
-    def __init__(self, session: AsyncSession, source: str, hooks: list[CommitHook]) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        source: str,
+        hooks: list[CommitHook],
+        on_written: WrittenHook | None = None,
+    ) -> None:
         self.session = session
         self._source = source
         self._hooks = hooks
+        self._on_written = on_written
+        self._written: list[tuple[int, Envelope]] = []
         self._pending: list[Envelope] = []
         self._after_commit: list[CommitHook] = []
         self.emitted: list[Envelope] = []
@@ -80,9 +91,11 @@ class UnitOfWork:
             return
         now = datetime.now(UTC)
         if self.session.get_bind().dialect.name == "postgresql":
-            await self.session.execute(_unnest_insert(), _outbox_columns(self._pending, now))
+            rows = await self.session.execute(_unnest_insert(), _outbox_columns(self._pending, now))
         else:
-            await self.session.execute(insert(outbox), [_outbox_row(e, now) for e in self._pending])
+            rows = await self.session.execute(_INSERT_RETURNING, [_outbox_row(e, now) for e in self._pending])
+        by_id = {envelope.id: envelope for envelope in self._pending}
+        self._written.extend((seq, by_id[event_id]) for seq, event_id in rows)
         self._pending.clear()
 
     async def commit(self) -> None:
@@ -90,11 +103,15 @@ class UnitOfWork:
         await self.session.commit()
         callbacks = [*self._after_commit, *(self._hooks if self.emitted else [])]
         self._after_commit.clear()
+        written, self._written = self._written, []
+        if written and self._on_written is not None:
+            self._on_written(written)
         for callback in callbacks:
             callback()
 
     async def rollback(self) -> None:
         self._pending.clear()
+        self._written.clear()
         self._after_commit.clear()
         self.emitted.clear()
         await self.session.rollback()
@@ -123,17 +140,19 @@ class UnitOfWorkFactory:
         source: str,
         *,
         on_commit: CommitHook | None = None,
+        on_written: WrittenHook | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.source = source
         self._hooks: list[CommitHook] = [on_commit] if on_commit else []
+        self._on_written = on_written
 
     def add_commit_hook(self, hook: CommitHook) -> None:
         """Call `hook` after each commit that wrote outbox rows (the relay's `notify`)."""
         self._hooks.append(hook)
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self.sessionmaker(), self.source, self._hooks)
+        return UnitOfWork(self.sessionmaker(), self.source, self._hooks, self._on_written)
 
 
 def _outbox_row(envelope: Envelope, now: datetime) -> dict[str, Any]:
@@ -164,7 +183,12 @@ def _unnest_insert() -> Insert:
     arrays["attributes"] = cast(arrays["attributes"], JSON)
     arrays["data"] = cast(arrays["data"], JSON)
     rows = select(*arrays.values(), bindparam("created_at", type_=outbox.c.created_at.type))
-    return insert(outbox).from_select([*_COLUMNS, "created_at"], rows)
+    return (
+        insert(outbox).from_select([*_COLUMNS, "created_at"], rows).returning(outbox.c.seq, outbox.c.event_id)
+    )
+
+
+_INSERT_RETURNING = insert(outbox).returning(outbox.c.seq, outbox.c.event_id)
 
 
 def _outbox_columns(envelopes: list[Envelope], now: datetime) -> dict[str, Any]:

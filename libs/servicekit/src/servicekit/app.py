@@ -149,7 +149,9 @@ async def start_service(
     sessionmaker = create_sessionmaker(engine)
     bus = shared_bus or build_bus(settings, client_id=spec.name)
     relay = OutboxRelay(sessionmaker, bus, batch_size=settings.relay_batch_size)
-    uow_factory = UnitOfWorkFactory(sessionmaker, source=f"/cityblocks/{spec.name}", on_commit=relay.notify)
+    uow_factory = UnitOfWorkFactory(
+        sessionmaker, source=f"/cityblocks/{spec.name}", on_commit=relay.notify, on_written=relay.remember
+    )
     consumer = Consumer(
         spec.name,
         uow_factory,
