@@ -59,6 +59,12 @@ class Backend(Protocol):
 
     async def acquire_head(self) -> Head: ...
 
+    async def read_and_lock(
+        self, transfer_ids: Collection[UUID], account_ids: Collection[UUID]
+    ) -> tuple[dict[UUID, StoredTransfer], dict[UUID, AccountState], Head | None]:
+        """`load_transfers`, `lock_accounts`, then a head if one is free at once (else None: acquire one)."""
+        ...
+
     async def write(
         self,
         accepted: Sequence[Accepted],
@@ -117,6 +123,11 @@ class CoreBackend:
         query = sa.select(t.c.pending_id, t.c.flags).where(t.c.pending_id.in_(list(pending_ids)))
         rows = (await self.conn.execute(query)).all()
         return {row[0]: Transfer(id=row[0], flags=TransferFlags(row[1])).kind for row in rows}
+
+    async def read_and_lock(
+        self, transfer_ids: Collection[UUID], account_ids: Collection[UUID]
+    ) -> tuple[dict[UUID, StoredTransfer], dict[UUID, AccountState], Head | None]:
+        return await self.load_transfers(transfer_ids), await self.lock_accounts(account_ids), None
 
     async def acquire_head(self) -> Head:
         h = tables.heads
@@ -202,6 +213,33 @@ _LOCK_ACCOUNTS = (
     "SELECT id, ledger, flags, debits_pending, debits_posted, credits_pending, credits_posted "
     "FROM ledger_accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE"
 )
+# The reads of a batch without holds in one round trip: its transfer ids already stored, its accounts locked
+# (in id order, as `_LOCK_ACCOUNTS`), then a free journal head locked. The branches of a UNION ALL run in
+# order, so the locks are taken in the order of the separate statements. Rows: kind 0 a transfer (columns
+# 1-12 as `_SELECT_TRANSFERS`), kind 1 an account (id, ledger, flags, then its four totals in 13-16), kind 2
+# the head (chain in 6, pos in 4, hash in 12).
+_READ_AND_LOCK = """
+WITH found AS (
+    SELECT id, debit_account_id, credit_account_id, amount, pending_id, ledger, code, flags, timeout, ts,
+        metadata::text AS metadata, body_hash
+    FROM ledger_transfers WHERE id = ANY($1::uuid[])
+), locked AS (
+    SELECT id, ledger, flags, debits_pending, debits_posted, credits_pending, credits_posted
+    FROM ledger_accounts WHERE id = ANY($2::uuid[]) ORDER BY id FOR NO KEY UPDATE
+), head AS (
+    SELECT chain, pos, hash FROM ledger_heads ORDER BY chain LIMIT 1 FOR UPDATE SKIP LOCKED
+)
+SELECT 0, id, debit_account_id, credit_account_id, amount, pending_id, ledger, code, flags, timeout, ts,
+    metadata, body_hash, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint
+FROM found
+UNION ALL
+SELECT 1, id, NULL, NULL, NULL, NULL, ledger, NULL, flags, NULL, NULL, NULL, NULL,
+    debits_pending, debits_posted, credits_pending, credits_posted
+FROM locked
+UNION ALL
+SELECT 2, NULL, NULL, NULL, pos, NULL, chain, NULL, NULL, NULL, NULL, NULL, hash, NULL, NULL, NULL, NULL
+FROM head
+"""
 _WRITE = """
 WITH new_transfers AS (
     INSERT INTO ledger_transfers (id, chain, pos, debit_account_id, credit_account_id, amount, pending_id,
@@ -264,6 +302,23 @@ class PostgresBackend:
             list(pending_ids),
         )
         return {row[0]: Transfer(id=row[0], flags=TransferFlags(row[1])).kind for row in rows}
+
+    async def read_and_lock(
+        self, transfer_ids: Collection[UUID], account_ids: Collection[UUID]
+    ) -> tuple[dict[UUID, StoredTransfer], dict[UUID, AccountState], Head | None]:
+        raw = await self.raw()
+        found: dict[UUID, StoredTransfer] = {}
+        locked: dict[UUID, AccountState] = {}
+        head: Head | None = None
+        for row in await raw.fetch(_READ_AND_LOCK, list(transfer_ids), sorted(account_ids)):
+            kind = row[0]
+            if kind == 0:
+                found[row[1]] = transfer_from_row(row[1:], json.loads(row[11]) if row[11] else None)
+            elif kind == 1:
+                locked[row[1]] = AccountState(row[1], row[6], row[8], row[13], row[14], row[15], row[16])
+            else:
+                head = Head(row[6], row[4], bytes(row[12]))
+        return found, locked, head
 
     async def acquire_head(self) -> Head:
         raw = await self.raw()

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ledger import tables
-from ledger.backends import Backend, CoreBackend, PostgresBackend, transfer_from_row
+from ledger.backends import Backend, CoreBackend, Head, PostgresBackend, transfer_from_row
 from ledger.domain import (
     Account,
     AccountFlags,
@@ -175,30 +175,39 @@ class LedgerSession:
             return []
         backend = self.backend
         pending_ids = {t.pending_id for t in transfers if t.pending_id is not None}
-        # Transfers are immutable, so they can be read before locking; a concurrent insert of the same id
-        # surfaces as a unique violation and the whole batch is retried.
-        existing = await backend.load_transfers({t.id for t in transfers} | pending_ids)
         account_ids: set[UUID] = set()
         for t in transfers:
             if t.debit_account_id is not None:
                 account_ids.add(t.debit_account_id)
             if t.credit_account_id is not None:
                 account_ids.add(t.credit_account_id)
-        for pid in pending_ids:
-            held = existing.get(pid)
-            if held is not None:
-                assert (
-                    held.transfer.debit_account_id is not None and held.transfer.credit_account_id is not None
-                )
-                account_ids.add(held.transfer.debit_account_id)
-                account_ids.add(held.transfer.credit_account_id)
-        accounts = await backend.lock_accounts(account_ids)
-        # Read after the locks: a hold's resolution by a concurrent batch on the same accounts is now visible.
-        resolutions = await backend.load_resolutions(pending_ids)
+        # Transfers are immutable, so they can be read before locking; a concurrent insert of the same id
+        # surfaces as a unique violation and the whole batch is retried.
+        free_head: Head | None = None
+        if not pending_ids:
+            # No holds: the accounts are known up front, so the reads and the locks take one round trip.
+            existing, accounts, free_head = await backend.read_and_lock(
+                {t.id for t in transfers}, account_ids
+            )
+            resolutions: dict[UUID, TransferKind] = {}
+        else:
+            existing = await backend.load_transfers({t.id for t in transfers} | pending_ids)
+            for pid in pending_ids:
+                held = existing.get(pid)
+                if held is not None:
+                    assert (
+                        held.transfer.debit_account_id is not None
+                        and held.transfer.credit_account_id is not None
+                    )
+                    account_ids.add(held.transfer.debit_account_id)
+                    account_ids.add(held.transfer.credit_account_id)
+            accounts = await backend.lock_accounts(account_ids)
+            # Read after the locks: a hold's resolution by a concurrent batch on the same accounts is visible.
+            resolutions = await backend.load_resolutions(pending_ids)
         batch = Batch(accounts, existing, resolutions, self.clock())
         results = batch.apply(transfers, system=system, atomic=atomic)
         if batch.accepted:
-            head = await backend.acquire_head()
+            head = free_head or await backend.acquire_head()
             hashes: list[bytes] = []
             previous = head.hash
             ts = to_micros(batch.now)
