@@ -97,6 +97,12 @@ def freeze_startup_heap() -> None:
     if gc.get_freeze_count() == 0:
         gc.collect()
         gc.freeze()
+        # A young collection every 20,000 net new containers instead of 700: a request makes hundreds,
+        # most freed by reference counting before the count is reached. Measured on the trip-payment
+        # benchmark's server: collections took 2.3 s of a 40 s run (gen-1 stops over 5 ms 63 times, 15 full
+        # ones of 30-120 ms); with these thresholds 0.2 s (12 young, one full). The garbage held in between
+        # stays bounded by the threshold.
+        gc.set_threshold(20_000, 20, 10)
 
 
 def build_bus(settings: ServiceSettings, client_id: str) -> Bus:
