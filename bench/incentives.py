@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 # bench/ledger.py would shadow the `ledger` library this service imports: keep this folder off the path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-from cityblocks.loopback import Pool, postgres_cpu_s, process_cpu_s, wait_ready  # noqa: E402
+from cityblocks.loopback import Pool, postgres_cpu_s, process_cpu_s, quiet_collector, wait_ready  # noqa: E402
 from cityblocks.postgres import fresh_database, server_for_run  # noqa: E402
 from contracts.envelope import Envelope  # noqa: E402
 from contracts.probe import ProbeRecorded  # noqa: E402
@@ -363,6 +363,7 @@ async def redemption_latency(
         pool = await Pool.open(ports, args.connections)
         try:
             redemptions = Redemptions(merchant, citizens, shops)
+            quiet_collector()
 
             async def health() -> bool:
                 status, _ = await pool.request("GET", "/health", {})

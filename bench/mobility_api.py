@@ -29,7 +29,7 @@ from typing import Any
 
 # bench/ledger.py would shadow the `ledger` library this service imports: keep this folder off the path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-from cityblocks.loopback import Pool, postgres_cpu_s, process_cpu_s, wait_ready  # noqa: E402
+from cityblocks.loopback import Pool, postgres_cpu_s, process_cpu_s, quiet_collector, wait_ready  # noqa: E402
 from cityblocks.postgres import fresh_database, server_for_run  # noqa: E402
 from mobility_credit import accounts  # noqa: E402
 from servicekit.devidp import DevIdentityProvider, demo_user  # noqa: E402
@@ -222,6 +222,7 @@ async def measure(
         await grant_budgets(pool, admin, citizens)
         log(f"granted {len(citizens)} budgets in {time.perf_counter() - started:.1f} s")
         payments = Payments(provider, citizens)
+        quiet_collector()
 
         async def health() -> bool:
             status, _ = await pool.request("GET", "/health", {})
