@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -119,6 +120,48 @@ async def test_a_batch_of_one_citizens_payments_never_passes_the_cap(world: Worl
     shares = [a["city_share_cents"] for a in answers if isinstance(a, dict)]
     assert shares == [1_000, 1_000, 1_000, 0, 0]  # one after the other, in the order they came
     assert await available(world, "fay") == 5_000 - 3_000
+    await assert_sound(world)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def any_world(request: pytest.FixtureRequest, world: World, tmp_path: Path) -> AsyncIterator[World]:
+    """The service on SQLite, and on PostgreSQL: unique violations and retries differ between the two."""
+    if request.param == "sqlite":
+        yield world
+        return
+    settings = settings_for(tmp_path / "pg", database_url=request.getfixturevalue("postgres_url"))
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://mobility") as client:
+            yield World(app, client, settings)
+
+
+async def test_a_key_sent_again_later_replays_its_answer_and_its_batch_still_pays_the_others(
+    any_world: World,
+) -> None:
+    world = any_world
+    created = (await world.as_user("hasselt.city_admin").post("/v1/schemes", CAPPED)).json()
+    await grant(world, created["id"], "gus")
+    await grant(world, str(PREMIUM), "hal")
+    batcher = TripBatcher(world.uow_factory, in_flight=1)
+    paid = await pay(batcher, "gus", 3_000, "k-gus-1")
+    capped = await pay(batcher, "gus", 500, "k-gus-2")  # the cap is reached: no city share, no transfer
+    assert isinstance(paid, dict) and isinstance(capped, dict) and capped["city_share_cents"] == 0
+
+    # The first attempt of each batch does not look keys up: a used key rolls the batch back and the next
+    # attempt replays it, whether its trip wrote a transfer or not; the new payment beside it pays once.
+    answers = await asyncio.gather(
+        pay(batcher, "gus", 3_000, "k-gus-1"),
+        pay(batcher, "hal", 400, "k-hal-1"),
+    )
+    again = await asyncio.gather(pay(batcher, "gus", 500, "k-gus-2"), pay(batcher, "gus", 700, "k-gus-1"))
+
+    assert answers[0] == paid
+    assert isinstance(answers[1], dict) and answers[1]["city_share_cents"] == 400
+    assert list(again) == [capped, "idempotency_key_reused"]
+    assert await available(world, "gus") == 5_000 - 3_000
+    assert await available(world, "hal") == 50_000 - 400
     await assert_sound(world)
 
 

@@ -1,14 +1,14 @@
 """Group commit of trip payments: concurrent requests share one transaction and each gets its own answer.
 
 A payment waits in a queue while the transactions in flight run; the next transaction takes every waiting
-payment at once. It looks up their stored answers, their grants and their cap counters in one statement each,
-writes all their ledger transfers in one ledger batch and their trips, answers and TripPaid events in one
-statement each. A payment the rules or the ledger refuse gets its own error and writes nothing; its neighbours
-commit. One transaction holds at most one payment per citizen and per key, and a citizen or key stays out
-of the next transaction while one is in flight: payments of one citizen run one after the other, exactly as
-if each had its own transaction. A batch that fails for another reason is retried when the database says a
-retry helps (a deadlock, a race on a key), and otherwise each of its payments runs alone, so one bad payment
-fails only itself.
+payment at once. It reads their grants and their cap counters in one statement each, writes all their ledger
+transfers in one ledger batch and their trips, answers and TripPaid events in one statement each. A payment
+the rules or the ledger refuse gets its own error and writes nothing; its neighbours commit. One transaction
+holds at most one payment per citizen and per key, and a citizen or key stays out of the next transaction
+while one is in flight: payments of one citizen run one after the other, exactly as if each had its own
+transaction. A batch that fails for another reason is retried when the database says a retry helps (a
+deadlock, a race on a key), and otherwise each of its payments runs alone, so one bad payment fails only
+itself.
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ class TripBatcher:
         outcomes: dict[Payment, Outcome] | None = None
         for attempt in range(_ATTEMPTS):
             try:
-                outcomes = await self._attempt(batch)
+                outcomes = await self._attempt(batch, look_up=attempt > 0)
                 break
             except Exception as error:
                 if attempt + 1 < _ATTEMPTS and (is_retryable(error) or isinstance(error, _KeyRaced)):
@@ -212,10 +212,16 @@ class TripBatcher:
         else:
             payment.answer.set_result(answer)
 
-    async def _attempt(self, batch: list[Payment]) -> dict[Payment, Outcome]:
+    async def _attempt(self, batch: list[Payment], *, look_up: bool) -> dict[Payment, Outcome]:
+        """One transaction for the batch; `look_up` first replays the payments whose key has an answer.
+
+        New keys are the common case, so the first attempt does not look them up: a used key shows as its
+        trip's transfer already in the ledger (`_KeyRaced`) or as its trip or answer row already stored (a
+        unique violation); either way the batch rolls back and the next attempt, which looks up, replays it.
+        """
         outcomes: dict[Payment, Outcome] = {}
         async with self.uow_factory() as uow:
-            fresh = await _replay(uow, batch, outcomes)
+            fresh = await _replay(uow, batch, outcomes) if look_up else list(batch)
             planned = await _plan(uow, fresh, outcomes, random.getrandbits(64))
             await _write(uow, planned, outcomes)
             # A request with the same key may have committed meanwhile (in another process) and taken the
