@@ -31,7 +31,7 @@ _Kept = tuple[list[int], list[int], list[int], list[int], list[int], list[int], 
 
 # Average number of visits removed per step and longest string removed (the paper's c̄ and L^max).
 AVERAGE_REMOVED = 10
-MAX_STRING = 10
+MAX_STRING = 6
 # Chance of passing over a place while inserting.
 BLINK_RATE = 0.01
 # Chance of a split string (a string removed but for a run of preserved visits inside it), and of each further
@@ -41,8 +41,8 @@ SPLIT_DEPTH = 0.5
 # Routes holding one of a visit's nearest visits are where it is inserted first.
 NEAREST_ROUTES = 30
 # Annealing temperatures, in multiples of the mean distance per visit of the start plan.
-START_TEMPERATURE = 0.2
-END_TEMPERATURE = 0.005
+START_TEMPERATURE = 0.3
+END_TEMPERATURE = 0.01
 # Orders of insertion and their weights: random, largest demand first, farthest from the depot, nearest.
 ORDERS = (("random", 4), ("demand", 4), ("far", 2), ("close", 1))
 
@@ -273,19 +273,61 @@ class StringSearch:
     def recreate(self, removed: list[int]) -> bool:
         """Insert the removed visits, each at its cheapest place; False when one finds none."""
         for u in self._order(removed):
-            routes = {self.where[m] for m in self.near[u]}
+            routes = set(map(self.where.__getitem__, self.near[u]))
             routes.discard(-1)
             found = self._place(u, sorted(routes))
             if found is None:
                 found = self._place(u, self.vehicles)
             if found is None:
                 return False
-            _, k, i = found
-            self._save(k)
-            route = self.routes[k]
-            self.routes[k] = [*route[:i], u, *route[i:]]
-            self._refresh(k)
+            self._insert(u, *found)
         return True
+
+    def _insert(self, u: int, added: int, k: int, i: int) -> None:
+        """Put u at position i of route k; earliest starts change after it, latest ones before it, as far as
+        the change carries."""
+        self._save(k)
+        route, path, earliest, latest = self.routes[k], self.paths[k], self.earliest[k], self.latest[k]
+        self.routes[k] = [*route[:i], u, *route[i:]]
+        transit = self.transit[k]
+        ready, due = self.ready, self.due
+        # Forward from u, at path position i + 1, up to the first stop whose earliest start stays the same.
+        new_earliest = earliest[: i + 1]
+        t, prev = earliest[i], path[i]
+        j = i + 1
+        for n in (u, *path[i + 1 :]):
+            t += transit[prev][n]
+            if t < ready[n]:
+                t = ready[n]
+            if n != u and t == earliest[j - 1]:
+                new_earliest.extend(earliest[j - 1 :])
+                break
+            new_earliest.append(t)
+            prev = n
+            j += 1
+        # Backward from u down to the first stop whose latest start stays the same.
+        tail = latest[i + 1 :]
+        head = latest[: i + 1]
+        t = latest_u = min(due[u], tail[0] - transit[u][path[i + 1]])
+        end = self.problem.vehicles[k].shift[1]
+        after = u
+        for j in range(i, -1, -1):
+            n = path[j]
+            t -= transit[n][after]
+            bound = end if j == 0 else due[n]
+            if t > bound:
+                t = bound
+            if t == head[j]:
+                break
+            head[j] = t
+            after = n
+        self.paths[k] = [*path[: i + 1], u, *path[i + 1 :]]
+        self.earliest[k], self.latest[k] = new_earliest, [*head, latest_u, *tail]
+        self.length[k] += added
+        demand = self.demand[u]
+        self.load[k] = [load + d for load, d in zip(self.load[k], demand, strict=True)]
+        self.room[k] = [room - d for room, d in zip(self.room[k], demand, strict=True)]
+        self.where[u] = k
 
     def _save(self, k: int) -> None:
         """Keep route k as it was before this step, for an undo."""
