@@ -653,7 +653,10 @@ def _classic(search: _Search, hint: Sequence[Sequence[int]] | None) -> Solution 
     if search.remaining() > 0.1 and not search.cancel.is_set():
         polished = search.run(
             used,
-            min(search.remaining(), total * GUIDED_SHARE) if strings else search.remaining(),
+            # Deterministic: the solution limit ends the search, the clock is only a safety cap.
+            min(search.remaining(), total * GUIDED_SHARE)
+            if strings and not search.settings.deterministic
+            else search.remaining(),
             "polish",
             best.routes,
             fixed_costs=False,
@@ -697,6 +700,8 @@ def _polish_with_strings(search: _Search, best: Solution, used: Sequence[int]) -
         if search.on_progress is not None:
             search.on_progress(Progress(strings.best_total, search.clock.elapsed(), len(used), "polish"))
         seconds = started + span * round_ / STRING_ROUNDS - search.clock.elapsed()
+        if deterministic:
+            seconds = search.remaining()
         checked = search.run(
             used, max(0.5, seconds), "polish", routes, fixed_costs=False, guided_lambda=0.3, visits_fixed=True
         )
