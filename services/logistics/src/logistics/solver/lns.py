@@ -66,13 +66,8 @@ class StringSearch:
         self.rng = random.Random(seed)
         self.vehicles = list(vehicles)
         nodes = problem.nodes
-        self.ready = [n.windows[0][0] if n.windows else 0 for n in nodes]
-        self.due = [n.windows[0][1] if n.windows else problem.horizon for n in nodes]
-        self.service = [n.service for n in nodes]
-        dims = problem.dimensions
-        self.demand = [tuple(abs(n.demand[d]) if n.demand else 0 for d in range(dims)) for n in nodes]
-        self.demand_by_dimension = [[demand[d] for demand in self.demand] for d in range(dims)]
-        self.allowed = [n.allowed_vehicles for n in nodes]
+        self.ready, self.due, self.service, self.demand, self.allowed = ejection.node_data(problem)
+        self.demand_by_dimension = [[demand[d] for demand in self.demand] for d in range(problem.dimensions)]
         # Per vehicle: distance and travel-plus-service matrices of its speed profile.
         costs: dict[tuple[int, int], list[list[int]]] = {}
         for vehicle in problem.vehicles:
