@@ -80,6 +80,14 @@ def test_the_polish_returns_a_checked_plan_no_longer_than_the_given_one(vrp_data
     assert [len(s) for s in polished.service_starts] == [len(r) for r in polished.routes]
 
 
+def test_without_visits_there_is_nothing_to_do() -> None:
+    depot = Node(demand=(0,))
+    vehicle = FleetVehicle(0, 0, (0, 1000), (10,))
+    problem = RoutingProblem((depot,), (vehicle,), ([[0]],), ([[0]],), 1000)
+    stop, progress = steps(10)
+    assert StringSearch(problem, [[]], [0]).run(stop, progress) == [[]]
+
+
 def test_only_plain_time_window_problems_with_a_distance_cost_qualify() -> None:
     depot = Node(demand=(0,))
     vehicle = FleetVehicle(0, 0, (0, 1000), (10,))

@@ -370,7 +370,7 @@ class StringSearch:
         per_visit = current / max(1, len(self.visits))
         hot, cold = START_TEMPERATURE * per_visit, END_TEMPERATURE * per_visit
         rng = self.rng
-        while not stop():
+        while self.visits and not stop():
             delta = self.step()
             if delta is None:
                 continue
