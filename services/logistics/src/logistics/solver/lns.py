@@ -172,8 +172,8 @@ class StringSearch:
         """Remove strings from routes near a random visit; the removed visits, or None when a shortened route
         is late (travel times that break the triangle inequality)."""
         rng = self.rng
-        routed = [k for k in self.vehicles if self.routes[k]]
-        mean_size = sum(len(self.routes[k]) for k in routed) / max(1, len(routed))
+        # Every visit is in a route between steps.
+        mean_size = len(self.visits) / max(1, sum(1 for k in self.vehicles if self.routes[k]))
         longest = min(MAX_STRING, mean_size)
         strings = int(rng.uniform(1, 4 * AVERAGE_REMOVED / (1 + longest) - 1 + 1))
         seed = rng.choice(self.visits)
@@ -354,12 +354,11 @@ class StringSearch:
         """One ruin and recreate: the change in distance (`undo()` takes it back), or None, the routes as
         before, when a removed visit found no place."""
         self.saved = {}
-        before = sum(self.length[k] for k in self.vehicles)
         removed = self.ruin()
         if removed is None or not self.recreate(removed):
             self.undo()
             return None
-        return sum(self.length[k] for k in self.vehicles) - before
+        return sum(self.length[k] - kept[-1] for k, kept in self.saved.items())
 
     def run(self, stop: Callable[[], bool], progress: Callable[[], float]) -> list[list[int]]:
         """Ruin and recreate until `stop()`; `progress()`, how far along the search is (0 to 1), sets the
