@@ -49,7 +49,7 @@ POOL_LATE_SHARE = 0.3
 # the best plan but for the last CHECK_SHARE of the round, in which guided search polishes and checks their
 # plan on the strict model. In deterministic mode string removals take this many steps per solution of the
 # solution limit.
-GUIDED_SHARE = 0.15
+GUIDED_SHARE = 0.08
 CHECK_SHARE = 0.05
 STRING_ROUNDS = 3
 STRING_STEPS_PER_SOLUTION = 20
