@@ -41,6 +41,22 @@ def applicable(problem: RoutingProblem) -> bool:
     )
 
 
+def node_data(
+    problem: RoutingProblem,
+) -> tuple[list[int], list[int], list[int], list[tuple[int, ...]], list[frozenset[int] | None]]:
+    """Per node of a plain time-window problem: opening and closing of its one window, service time, demand
+    per dimension (as an amount) and the vehicles allowed to visit it (None: any)."""
+    nodes = problem.nodes
+    dims = problem.dimensions
+    return (
+        [n.windows[0][0] if n.windows else 0 for n in nodes],
+        [n.windows[0][1] if n.windows else problem.horizon for n in nodes],
+        [n.service for n in nodes],
+        [tuple(abs(n.demand[d]) if n.demand else 0 for d in range(dims)) for n in nodes],
+        [n.allowed_vehicles for n in nodes],
+    )
+
+
 class EjectionPool:
     """Routes over the problem's vehicles, kept feasible, with earliest and latest service starts per stop."""
 
@@ -48,12 +64,7 @@ class EjectionPool:
         self.problem = problem
         self.rng = random.Random(seed)
         nodes = problem.nodes
-        self.ready = [n.windows[0][0] if n.windows else 0 for n in nodes]
-        self.due = [n.windows[0][1] if n.windows else problem.horizon for n in nodes]
-        self.service = [n.service for n in nodes]
-        dims = problem.dimensions
-        self.demand = [tuple(abs(n.demand[d]) if n.demand else 0 for d in range(dims)) for n in nodes]
-        self.allowed = [n.allowed_vehicles for n in nodes]
+        self.ready, self.due, self.service, self.demand, self.allowed = node_data(problem)
         self.routes = [list(r) for r in routes]
         self.failures = [1] * len(nodes)
         self.earliest: list[list[int]] = [[] for _ in self.routes]

@@ -15,7 +15,7 @@ from enum import StrEnum
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2, routing_parameters_pb2
 from ortools.util.optional_boolean_pb2 import OptionalBoolean
 
-from logistics.solver import ejection
+from logistics.solver import ejection, lns
 
 Interval = tuple[int, int]
 NEIGHBOURHOOD = 150
@@ -44,6 +44,15 @@ POOL_STEPS_PER_SOLUTION = 1
 POOL_ATTEMPT_GROWTH = 3.0
 POOL_DESCENT_SHARE = 0.1
 POOL_LATE_SHARE = 0.3
+# Where string removals apply (plain time-window problems, every visit placed): guided search polishes
+# distance for this share of the time limit; then, in each of STRING_ROUNDS rounds, string removals go on from
+# the best plan but for the last CHECK_SHARE of the round, in which guided search polishes and checks their
+# plan on the strict model. In deterministic mode string removals take this many steps per solution of the
+# solution limit.
+GUIDED_SHARE = 0.08
+CHECK_SHARE = 0.05
+STRING_ROUNDS = 3
+STRING_STEPS_PER_SOLUTION = 20
 VARIANT_CONSTRUCT_SHARE = 0.25
 VARIANT_ATTEMPT_SHARE = 0.03
 # Local-search operators that make visits active or inactive: of no use once every visit is in a route.
@@ -640,10 +649,14 @@ def _classic(search: _Search, hint: Sequence[Sequence[int]] | None) -> Solution 
     used = [v for v, route in enumerate(best.routes) if route]
     # Guided search stalls in the optimum it was tuned to; restarting with a heavier penalty weight escapes
     # it (c1_2_1: 3.3% above the best known without, 0.0% with).
+    strings = not best.dropped and lns.applicable(search.problem)
     if search.remaining() > 0.1 and not search.cancel.is_set():
         polished = search.run(
             used,
-            search.remaining(),
+            # Deterministic: the solution limit ends the search, the clock is only a safety cap.
+            min(search.remaining(), total * GUIDED_SHARE)
+            if strings and not search.settings.deterministic
+            else search.remaining(),
             "polish",
             best.routes,
             fixed_costs=False,
@@ -652,6 +665,50 @@ def _classic(search: _Search, hint: Sequence[Sequence[int]] | None) -> Solution 
         )
         if polished is not None and _better(search.problem, polished, best):
             best = polished
+    if strings and search.remaining() > 0.1 and not search.cancel.is_set():
+        best = _polish_with_strings(search, best, used)
+    return best
+
+
+def _polish_with_strings(search: _Search, best: Solution, used: Sequence[int]) -> Solution:
+    """Guided search stalls after a few seconds on hundreds of visits: string removals go on from its best
+    plan, then guided search, on the strict model, polishes and checks what they found; in a few rounds."""
+    total = search.settings.time_limit_s
+    deterministic = search.settings.deterministic
+    strings = lns.StringSearch(search.problem, best.routes, used, seed=search.settings.seed)
+    budget = search.settings.solution_limit * STRING_STEPS_PER_SOLUTION
+    started, steps = search.clock.elapsed(), [0]
+    span = max(1e-3, total - started)
+    # Per round: string removals for its share of the remaining time but CHECK_SHARE, then guided search.
+    for round_ in range(1, STRING_ROUNDS + 1):
+        until = started + span * (round_ / STRING_ROUNDS - CHECK_SHARE)
+        last_step = budget * round_ // STRING_ROUNDS
+
+        def stop(until: float = until, last_step: int = last_step) -> bool:
+            steps[0] += 1
+            if search.cancel.is_set() or search.clock.elapsed() >= (total if deterministic else until):
+                return True
+            return deterministic and steps[0] > last_step
+
+        def progress() -> float:
+            if deterministic:
+                return steps[0] / budget
+            return (search.clock.elapsed() - started) / span
+
+        strings.reset(best.routes)
+        routes = strings.run(stop, progress)
+        if search.on_progress is not None:
+            search.on_progress(Progress(strings.best_total, search.clock.elapsed(), len(used), "polish"))
+        seconds = started + span * round_ / STRING_ROUNDS - search.clock.elapsed()
+        if deterministic:
+            seconds = search.remaining()
+        checked = search.run(
+            used, max(0.5, seconds), "polish", routes, fixed_costs=False, guided_lambda=0.3, visits_fixed=True
+        )
+        if checked is not None and _better(search.problem, checked, best):
+            best = checked
+        if search.cancel.is_set() or search.remaining() <= 0.1:
+            break
     return best
 
 
