@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from contracts.envelope import Envelope
 from contracts.probe import ProbeRecorded
 from eventbus import InProcessBus, OutboxRelay, UnitOfWorkFactory
-from eventbus.tables import outbox
+from eventbus.tables import metadata, outbox
 
 
 def _row(event_id: str, sent_at: datetime | None) -> dict[str, object]:
@@ -94,7 +95,9 @@ class CountingBus(InProcessBus):
 
 async def test_commits_in_quick_succession_are_relayed_together(engine: AsyncEngine) -> None:
     bus = CountingBus()
-    relay = OutboxRelay(async_sessionmaker(engine), bus, poll_interval=30, linger=0.2)
+    relay = OutboxRelay(async_sessionmaker(engine), bus, poll_interval=30, linger=0.5)
+    async with engine.begin() as connection:  # the pool's connection is made before, not among the commits
+        await connection.execute(select(outbox.c.seq).limit(1))
     await relay.start()
     try:
         for _ in range(50):
@@ -174,3 +177,61 @@ def test_the_relay_keeps_a_bounded_number_of_envelopes() -> None:
 
     assert len(relay._written) == 10_000
     assert min(relay._written) == 15_000
+
+
+@pytest.fixture
+async def pg_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
+    made = create_async_engine(postgres_url)
+    async with made.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    yield made
+    await made.dispose()
+
+
+def _published(bus: InProcessBus) -> list[int]:
+    return sorted(record.envelope.data["seq"] for record in bus.records(ProbeRecorded.topic))
+
+
+@pytest.mark.postgres
+async def test_a_row_this_process_commits_late_below_what_the_relay_read_is_published(
+    pg_engine: AsyncEngine,
+) -> None:
+    bus = InProcessBus()
+    sessionmaker = async_sessionmaker(pg_engine, expire_on_commit=False)
+    relay = OutboxRelay(sessionmaker, bus, full_read_interval=3600)
+    uow_factory = UnitOfWorkFactory(sessionmaker, "/test", on_written=relay.remember)
+    async with uow_factory() as early:
+        early.emit(ProbeRecorded(stream="s", seq=1), tenant="44021")
+        await early.flush()  # takes the lower seq, commits last
+        async with uow_factory() as late:
+            late.emit(ProbeRecorded(stream="s", seq=2), tenant="44021")
+        assert await relay.drain() == 1  # a full read (the first), past the row still uncommitted
+        assert await relay.drain() == 0  # a read from the floor
+    assert await relay.drain() == 1
+
+    assert _published(bus) == [1, 2]
+
+
+@pytest.mark.postgres
+async def test_a_row_another_process_commits_below_the_floor_is_published_by_the_next_full_read(
+    pg_engine: AsyncEngine,
+) -> None:
+    bus = InProcessBus()
+    sessionmaker = async_sessionmaker(pg_engine, expire_on_commit=False)
+    relay = OutboxRelay(sessionmaker, bus, full_read_interval=0.3)
+    uow_factory = UnitOfWorkFactory(sessionmaker, "/test", on_written=relay.remember)
+    async with uow_factory() as uow:
+        for n in range(3):
+            uow.emit(ProbeRecorded(stream="s", seq=n), tenant="44021")
+    assert await relay.drain() == 3
+    # Another process's transaction that took a seq before these and commits only now.
+    row = _probe_row("late") | {"seq": -1}
+    row["data"] = {"stream": "s", "seq": 9}
+    async with pg_engine.begin() as connection:
+        await connection.execute(insert(outbox), [row])
+
+    assert await relay.drain() == 0  # reads from the floor, past it
+    await asyncio.sleep(0.35)
+    assert await relay.drain() == 1
+
+    assert _published(bus) == [0, 1, 2, 9]

@@ -35,6 +35,12 @@ class OutboxRelay:
     relay has locked instead of skipping them: so several relays (one per replica) may share one outbox and
     still publish every key in seq order, one after the other rather than side by side.
     A crash between publishing and marking sent republishes the batch; the consumers' inboxes absorb it.
+
+    Rows marked sent leave dead index entries behind until vacuum, and under load there are tens of thousands
+    of them in front of the few unsent rows. On PostgreSQL a relay told what its own commits wrote
+    (`remember`) therefore reads from a floor: the lowest seq its process committed since the last read, or
+    past the highest seq it has read. A row another process commits late below that floor is found by a full
+    read, at least once every `full_read_interval` seconds.
     """
 
     def __init__(
@@ -48,6 +54,7 @@ class OutboxRelay:
         keep_sent: timedelta | None = timedelta(days=7),
         purge_interval: float = 3600.0,
         linger: float = 0.01,
+        full_read_interval: float = 1.0,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._bus = bus
@@ -68,6 +75,12 @@ class OutboxRelay:
         # than decoded again from their rows. Bounded: rows another relay publishes are never read back here.
         self._written: dict[int, Envelope] = {}
         self._written_limit = max(20 * batch_size, 10_000)
+        # The floor of the next read (see the class's doc): set once `remember` is called.
+        self._remembering = False
+        self._committed_low: int | None = None
+        self._read_high = 0
+        self._full_read_interval = full_read_interval
+        self._next_full_read = 0.0
         self.published = 0
 
     def notify(self) -> None:
@@ -77,6 +90,9 @@ class OutboxRelay:
     def remember(self, written: list[tuple[int, Envelope]]) -> None:
         """Keep the envelopes a commit wrote, by seq, for publishing them without decoding their rows."""
         self._written.update(written)
+        self._remembering = True
+        low = min(seq for seq, _ in written)
+        self._committed_low = low if self._committed_low is None else min(self._committed_low, low)
         excess = len(self._written) - self._written_limit
         if excess > 0:
             for seq in list(itertools.islice(self._written, excess)):
@@ -129,8 +145,28 @@ class OutboxRelay:
         # first. Waiting for them (they are re-checked once that relay commits) keeps the order per key. Our
         # own batches in flight are excluded by seq instead.
         stmt = stmt.where(outbox.c.seq != all_(bindparam("in_flight", type_=_SEQS))).with_for_update()
-        params = {"in_flight": sorted(self._in_flight_seqs)}
-        return (await session.execute(stmt, params)).all()
+        params: dict[str, Any] = {"in_flight": sorted(self._in_flight_seqs)}
+        floor = self._floor()
+        if floor is not None:
+            stmt = stmt.where(outbox.c.seq >= bindparam("floor"))
+            params["floor"] = floor
+        rows = (await session.execute(stmt, params)).all()
+        if rows:
+            self._read_high = max(self._read_high, rows[-1][0])
+        return rows
+
+    def _floor(self) -> int | None:
+        """The seq the next read starts from, or None for a full read; taken before the read begins.
+
+        Rows this process commits after this moment set the floor of the read after this one.
+        """
+        low, self._committed_low = self._committed_low, None
+        now = asyncio.get_running_loop().time()
+        if not self._remembering or now >= self._next_full_read:
+            self._next_full_read = now + self._full_read_interval
+            return None
+        past_read = self._read_high + 1
+        return past_read if low is None else min(low, past_read)
 
     async def purge_sent(self, older_than: timedelta, chunk: int = 10_000) -> int:
         """Delete rows sent more than `older_than` ago, a chunk per transaction; returns how many."""
