@@ -30,8 +30,15 @@ import sqlalchemy as sa
 
 # bench/ledger.py would shadow the `ledger` library this service imports: keep this folder off the path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-from cityblocks.loopback import Pool, postgres_cpu_s, process_cpu_s, quiet_collector, wait_ready  # noqa: E402
-from cityblocks.postgres import fresh_database, server_for_run  # noqa: E402
+from cityblocks.loopback import (  # noqa: E402
+    DiskProbe,
+    Pool,
+    postgres_cpu_s,
+    process_cpu_s,
+    quiet_collector,
+    wait_ready,
+)
+from cityblocks.postgres import checkpoint, fresh_database, server_for_run  # noqa: E402
 from contracts.envelope import Envelope  # noqa: E402
 from contracts.probe import ProbeRecorded  # noqa: E402
 from incentives import demo, domain, store  # noqa: E402
@@ -364,6 +371,8 @@ async def redemption_latency(
         try:
             redemptions = Redemptions(merchant, citizens, shops)
             quiet_collector()
+            # The rule engine's phase leaves the disk busy a while: latency is measured once it is written.
+            await checkpoint(database_url)
 
             async def health() -> bool:
                 status, _ = await pool.request("GET", "/health", {})
@@ -376,7 +385,10 @@ async def redemption_latency(
                 await redemptions.redeem(pool)
                 sequential.append(time.perf_counter() - started)
             cpu = process_cpu_s(pids), postgres_cpu_s(database_url)
-            latencies, failures = await open_loop(args.rate, args.seconds, lambda: redemptions.redeem(pool))
+            with DiskProbe() as disk:
+                latencies, failures = await open_loop(
+                    args.rate, args.seconds, lambda: redemptions.redeem(pool)
+                )
             used = process_cpu_s(pids) - cpu[0], (postgres_cpu_s(database_url) or 0.0) - (cpu[1] or 0.0)
         finally:
             pool.close()
@@ -392,6 +404,8 @@ async def redemption_latency(
         "redeem_statuses": redemptions.statuses,
         "baseline_health_p99_ms_at_200_rps": round(percentile(health_latencies, 0.99) * 1000, 1),
         "baseline_one_at_a_time_redeem_p50_ms": round(percentile(sequential, 0.5) * 1000, 1),
+        # A durable commit waits for the disk: its fsync latency during the same open loop.
+        "disk_during_redemptions": disk.figures(),
         "server_cpu_ms_per_redemption": round(used[0] * 1000 / max(len(latencies), 1), 3),
         "postgres_cpu_ms_per_redemption": None
         if cpu[1] is None

@@ -29,8 +29,15 @@ from typing import Any
 
 # bench/ledger.py would shadow the `ledger` library this service imports: keep this folder off the path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-from cityblocks.loopback import Pool, postgres_cpu_s, process_cpu_s, quiet_collector, wait_ready  # noqa: E402
-from cityblocks.postgres import fresh_database, server_for_run  # noqa: E402
+from cityblocks.loopback import (  # noqa: E402
+    DiskProbe,
+    Pool,
+    postgres_cpu_s,
+    process_cpu_s,
+    quiet_collector,
+    wait_ready,
+)
+from cityblocks.postgres import checkpoint, fresh_database, server_for_run  # noqa: E402
 from mobility_credit import accounts  # noqa: E402
 from servicekit.devidp import DevIdentityProvider, demo_user  # noqa: E402
 
@@ -250,12 +257,15 @@ async def measure(
             }
             log(f"closed loop, {concurrency} in flight: {by_concurrency[concurrency]}")
         peak = max(by_concurrency.values(), key=lambda figures: figures["payments_per_s"])
+        # The closed loops leave the disk busy for a while: latency is measured once their writes are on it.
+        await checkpoint(database_url)
         # A pool of its own: abandoned requests leave their connections mid-answer.
         open_pool = await Pool.open(ports, args.connections)
         try:
-            latencies, failures, abandoned = await open_loop(
-                args.rate, args.latency_seconds, args.grace_seconds, lambda: payments.pay(open_pool)
-            )
+            with DiskProbe() as disk:
+                latencies, failures, abandoned = await open_loop(
+                    args.rate, args.latency_seconds, args.grace_seconds, lambda: payments.pay(open_pool)
+                )
         finally:
             open_pool.close()
         p99 = milliseconds(percentile(latencies, 0.99))
@@ -285,6 +295,8 @@ async def measure(
         "baseline_health_rps": round(health_rps, 1),
         "baseline_sequential_payment_p50_ms": round(statistics.median(sequential) * 1000, 2),
         "baseline_sequential_payments_per_s": round(len(sequential) / args.baseline_seconds, 1),
+        # A durable commit waits for the disk: its fsync latency during the same open loop.
+        f"disk_at_{label}_rps": disk.figures(),
         "refused": payments.failed,
         **invariants,
         "invariants_ok": invariants["ledger_verified"]

@@ -6,9 +6,13 @@ import asyncio
 import contextlib
 import gc
 import os
+import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
 
 async def wait_ready(port: int, alive: Callable[[], bool]) -> None:
@@ -37,6 +41,57 @@ def quiet_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 10)
+
+
+class DiskProbe:
+    """How long the disk takes to make a small write durable (fdatasync), sampled in a thread during a phase.
+
+    A durable commit waits for one; when the disk stalls, every commit in flight waits with it, whatever the
+    service does. Reported next to a latency measured at the same time, it tells a slow service from a slow
+    disk.
+    """
+
+    def __init__(self, directory: str | None = None, interval_s: float = 0.02) -> None:
+        self.directory = directory or tempfile.gettempdir()
+        self.interval_s = interval_s
+        self.latencies: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="disk-probe", daemon=True)
+
+    def __enter__(self) -> DiskProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        block = b"\0" * 8192
+        with tempfile.NamedTemporaryFile(dir=self.directory, prefix="disk-probe-") as file:
+            while not self._stop.wait(self.interval_s):
+                started = time.perf_counter()
+                os.pwrite(file.fileno(), block, 0)
+                os.fdatasync(file.fileno())
+                self.latencies.append(time.perf_counter() - started)
+
+    def figures(self) -> dict[str, Any]:
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return {"fsyncs": 0}
+
+        def at(q: float) -> float:
+            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+
+        return {
+            "fsyncs": len(ordered),
+            "fsync_p50_ms": at(0.5),
+            "fsync_p99_ms": at(0.99),
+            "fsync_max_ms": round(ordered[-1] * 1000, 2),
+            "fsyncs_over_50_ms": sum(1 for latency in ordered if latency > 0.05),
+        }
 
 
 def postgres_cpu_s(database_url: str) -> float | None:

@@ -253,3 +253,18 @@ async def fresh_database(dsn: str, prefix: str) -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+async def checkpoint(database_url: str) -> None:
+    """Write every dirty page of the server to disk now (CHECKPOINT), e.g. between two benchmark phases.
+
+    A phase that wrote a lot leaves the server and the kernel flushing it for a while afterwards; a phase that
+    measures commit latency next would be measured against that flush (here, fsyncs of 100-500 ms).
+    """
+    import asyncpg
+
+    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        await connection.execute("CHECKPOINT")
+    finally:
+        await connection.close()
