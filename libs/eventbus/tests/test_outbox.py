@@ -132,13 +132,20 @@ def _probe_row(event_id: str) -> dict[str, object]:
     }
 
 
+def _remembering(
+    engine: AsyncEngine, bus: InProcessBus, **options: Any
+) -> tuple[OutboxRelay, UnitOfWorkFactory]:
+    """A relay told what each commit of the units of work wrote, as a service wires them."""
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    relay = OutboxRelay(sessionmaker, bus, **options)
+    return relay, UnitOfWorkFactory(sessionmaker, "/test", on_written=relay.remember)
+
+
 async def test_the_relay_publishes_the_envelopes_this_process_committed_without_decoding_them(
     engine: AsyncEngine,
 ) -> None:
     bus = InProcessBus()
-    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
-    relay = OutboxRelay(sessionmaker, bus)
-    uow_factory = UnitOfWorkFactory(sessionmaker, "/test", on_written=relay.remember)
+    relay, uow_factory = _remembering(engine, bus)
     async with uow_factory() as uow:
         emitted = [uow.emit(ProbeRecorded(stream="s", seq=n), tenant="44021") for n in range(3)]
     # A row another process committed is decoded from its row, in seq order with the others.
@@ -154,9 +161,7 @@ async def test_the_relay_publishes_the_envelopes_this_process_committed_without_
 
 
 async def test_a_rolled_back_unit_of_work_leaves_nothing_to_publish(engine: AsyncEngine) -> None:
-    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
-    relay = OutboxRelay(sessionmaker, InProcessBus())
-    uow_factory = UnitOfWorkFactory(sessionmaker, "/test", on_written=relay.remember)
+    relay, uow_factory = _remembering(engine, InProcessBus())
     try:
         async with uow_factory() as uow:
             uow.emit(ProbeRecorded(stream="s", seq=0), tenant="44021")
@@ -197,9 +202,7 @@ async def test_a_row_this_process_commits_late_below_what_the_relay_read_is_publ
     pg_engine: AsyncEngine,
 ) -> None:
     bus = InProcessBus()
-    sessionmaker = async_sessionmaker(pg_engine, expire_on_commit=False)
-    relay = OutboxRelay(sessionmaker, bus, full_read_interval=3600)
-    uow_factory = UnitOfWorkFactory(sessionmaker, "/test", on_written=relay.remember)
+    relay, uow_factory = _remembering(pg_engine, bus, full_read_interval=3600)
     async with uow_factory() as early:
         early.emit(ProbeRecorded(stream="s", seq=1), tenant="44021")
         await early.flush()  # takes the lower seq, commits last
@@ -217,9 +220,7 @@ async def test_a_row_another_process_commits_below_the_floor_is_published_by_the
     pg_engine: AsyncEngine,
 ) -> None:
     bus = InProcessBus()
-    sessionmaker = async_sessionmaker(pg_engine, expire_on_commit=False)
-    relay = OutboxRelay(sessionmaker, bus, full_read_interval=0.3)
-    uow_factory = UnitOfWorkFactory(sessionmaker, "/test", on_written=relay.remember)
+    relay, uow_factory = _remembering(pg_engine, bus, full_read_interval=0.3)
     async with uow_factory() as uow:
         for n in range(3):
             uow.emit(ProbeRecorded(stream="s", seq=n), tenant="44021")
