@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
 import shutil
 import socket
@@ -32,6 +31,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 from cityblocks.loopback import (  # noqa: E402
     DiskProbe,
     Pool,
+    open_loop,
     postgres_cpu_s,
     process_cpu_s,
     quiet_collector,
@@ -144,50 +144,6 @@ async def closed_loop(
     return ok / (time.perf_counter() - start), latencies
 
 
-async def open_loop(
-    rate: float, seconds: float, grace: float, work: Callable[[], Awaitable[bool]]
-) -> tuple[list[float], int, int]:
-    """Start requests on a fixed schedule whatever the server does; latency from the scheduled start.
-
-    Requests still unanswered `grace` seconds after the last start are abandoned: they count as failed and
-    their latency as infinite, and their outcome is in doubt (the server may still commit them).
-    Returns (latencies, failures, abandoned).
-    """
-    latencies: list[float] = []
-    failures = 0
-    start = time.perf_counter()
-
-    async def one(scheduled: float) -> None:
-        nonlocal failures
-        if not await work():
-            failures += 1
-        latencies.append(time.perf_counter() - scheduled)
-
-    tasks = []
-    for index in range(int(rate * seconds)):
-        scheduled = start + index / rate
-        delay = scheduled - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(scheduled)))
-    _, pending = await asyncio.wait(tasks, timeout=grace)
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
-    latencies.extend([float("inf")] * len(pending))
-    return latencies, failures + len(pending), len(pending)
-
-
-def milliseconds(seconds: float) -> float | str:
-    """Rounded milliseconds; an abandoned request's latency is only known to exceed the wait."""
-    return round(seconds * 1000, 1) if math.isfinite(seconds) else "abandoned (above the grace period)"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
 async def grant_budgets(pool: Pool, admin: dict[str, str], citizens: list[str]) -> None:
     headers = {**admin, "Content-Type": "application/json"}
 
@@ -262,20 +218,24 @@ async def measure(
         # A pool of its own: abandoned requests leave their connections mid-answer.
         open_pool = await Pool.open(ports, args.connections)
         try:
+            cpu_before = process_cpu_s(pids), postgres_cpu_s(database_url) or 0.0
             with DiskProbe() as disk:
-                latencies, failures, abandoned = await open_loop(
-                    args.rate, args.latency_seconds, args.grace_seconds, lambda: payments.pay(open_pool)
+                loop = await open_loop(
+                    args.rate, args.latency_seconds, lambda: payments.pay(open_pool), args.grace_seconds
                 )
+            cpu_used = (
+                process_cpu_s(pids) - cpu_before[0],
+                (postgres_cpu_s(database_url) or 0.0) - cpu_before[1],
+            )
         finally:
             open_pool.close()
-        p99 = milliseconds(percentile(latencies, 0.99))
-        log(f"open loop at {args.rate}/s: p99 {p99} ms, {failures} failed")
-        await asyncio.sleep(args.grace_seconds if abandoned else 0)
+        log(f"open loop at {args.rate}/s: p99 {loop.at(0.99)} ms, {loop.failures} failed")
+        await asyncio.sleep(args.grace_seconds if loop.abandoned else 0)
         # Only requests already written to a connection can still be committed by the server.
         check_pool = await Pool.open(ports[:1], 2)
         try:
             invariants = await check_invariants(
-                check_pool, admin, payments.paid, min(abandoned, args.connections)
+                check_pool, admin, payments.paid, min(loop.abandoned, args.connections)
             )
         finally:
             check_pool.close()
@@ -284,19 +244,28 @@ async def measure(
     label = f"{args.rate:g}"
     return {
         "payments_per_s": peak["payments_per_s"],
-        f"p99_ms_at_{label}_rps": milliseconds(percentile(latencies, 0.99)),
-        f"p50_ms_at_{label}_rps": milliseconds(percentile(latencies, 0.50)),
-        f"failed_at_{label}_rps": failures,
-        f"abandoned_at_{label}_rps": abandoned,
+        f"p99_ms_at_{label}_rps": loop.at(0.99),
+        f"p50_ms_at_{label}_rps": loop.at(0.50),
+        f"failed_at_{label}_rps": loop.failures,
+        f"abandoned_at_{label}_rps": loop.abandoned,
         "server_cpu_ms_per_payment_at_peak": peak["server_cpu_ms_per_payment"],
         "postgres_cpu_ms_per_payment_at_peak": peak["postgres_cpu_ms_per_payment"],
         "client_cpu_ms_per_payment_at_peak": peak["client_cpu_ms_per_payment"],
         "closed_loop_by_concurrency": by_concurrency,
+        # At a steady rate batches are small: what a payment costs there.
+        f"server_cpu_ms_per_payment_at_{label}_rps": round(
+            cpu_used[0] * 1000 / max(len(loop.latencies), 1), 3
+        ),
+        f"postgres_cpu_ms_per_payment_at_{label}_rps": round(
+            cpu_used[1] * 1000 / max(len(loop.latencies), 1), 3
+        ),
         "baseline_health_rps": round(health_rps, 1),
         "baseline_sequential_payment_p50_ms": round(statistics.median(sequential) * 1000, 2),
         "baseline_sequential_payments_per_s": round(len(sequential) / args.baseline_seconds, 1),
         # A durable commit waits for the disk: its fsync latency during the same open loop.
         f"disk_at_{label}_rps": disk.figures(),
+        # The same loop in windows: a tail from one disk stall is one bad window, a slow service every one.
+        f"windows_at_{label}_rps": loop.windows(args.window_seconds, disk),
         "refused": payments.failed,
         **invariants,
         "invariants_ok": invariants["ledger_verified"]
@@ -348,7 +317,9 @@ def parse_args() -> argparse.Namespace:
         help="requests in flight in the closed loop, comma-separated; payments_per_s is the best of them",
     )
     parser.add_argument("--seconds", type=float, default=6.0, help="closed-loop duration")
-    parser.add_argument("--latency-seconds", type=float, default=5.0, help="open-loop duration")
+    # Long enough that its p99 rests on 90 requests, not on one moment of the machine.
+    parser.add_argument("--latency-seconds", type=float, default=30.0, help="open-loop duration")
+    parser.add_argument("--window-seconds", type=float, default=5.0, help="open loop reported per window")
     parser.add_argument("--grace-seconds", type=float, default=3.0, help="then wait at most this long")
     parser.add_argument("--baseline-seconds", type=float, default=2.0)
     parser.add_argument("--rate", type=float, default=300.0)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import math
 import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -55,6 +57,7 @@ class DiskProbe:
         self.directory = directory or tempfile.gettempdir()
         self.interval_s = interval_s
         self.latencies: list[float] = []
+        self.started: list[float] = []  # each sample's start (time.perf_counter), in step with `latencies`
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, name="disk-probe", daemon=True)
 
@@ -76,9 +79,12 @@ class DiskProbe:
                 os.pwrite(file.fileno(), block, 0)
                 os.fdatasync(file.fileno())
                 self.latencies.append(time.perf_counter() - started)
+                self.started.append(started)
 
-    def figures(self) -> dict[str, Any]:
-        ordered = sorted(self.latencies)
+    def figures(self, since: float = float("-inf"), until: float = float("inf")) -> dict[str, Any]:
+        """Figures of the samples started in [since, until) (time.perf_counter), by default all of them."""
+        pairs = zip(self.started, self.latencies, strict=False)
+        ordered = sorted(latency for started, latency in pairs if since <= started < until)
         if not ordered:
             return {"fsyncs": 0}
 
@@ -92,6 +98,99 @@ class DiskProbe:
             "fsync_max_ms": round(ordered[-1] * 1000, 2),
             "fsyncs_over_50_ms": sum(1 for latency in ordered if latency > 0.05),
         }
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The value below which a fraction `q` of `values` lies (nearest rank); NaN when there are none."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def milliseconds(seconds: float) -> float | str:
+    """Rounded milliseconds; an abandoned request's latency is only known to exceed the wait."""
+    return round(seconds * 1000, 1) if math.isfinite(seconds) else "abandoned (above the grace period)"
+
+
+@dataclass
+class OpenLoop:
+    """What an open loop measured: each request's scheduled start and latency (infinite when abandoned)."""
+
+    scheduled: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    failures: int = 0
+    abandoned: int = 0
+
+    def at(self, q: float) -> float | str:
+        return milliseconds(percentile(self.latencies, q))
+
+    def windows(self, seconds: float, disk: DiskProbe | None = None) -> list[dict[str, Any]]:
+        """p50 and p99 of the requests scheduled in each window of `seconds`, with the disk's figures then.
+
+        A tail made in one window (a disk stall, a pause) shows as one bad window among good ones; a slow
+        service shows in every window.
+        """
+        if not self.scheduled:
+            return []
+        first = min(self.scheduled)
+        buckets: dict[int, list[float]] = {}
+        for scheduled, latency in zip(self.scheduled, self.latencies, strict=True):
+            buckets.setdefault(int((scheduled - first) // seconds), []).append(latency)
+        result = []
+        for index, latencies in sorted(buckets.items()):
+            since = first + index * seconds
+            figures: dict[str, Any] = {
+                "from_s": round(index * seconds, 1),
+                "requests": len(latencies),
+                "p50_ms": milliseconds(percentile(latencies, 0.5)),
+                "p99_ms": milliseconds(percentile(latencies, 0.99)),
+            }
+            if disk is not None:
+                disk_figures = disk.figures(since, since + seconds)
+                figures["fsync_max_ms"] = disk_figures.get("fsync_max_ms")
+            result.append(figures)
+        return result
+
+
+async def open_loop(
+    rate: float, seconds: float, work: Callable[[], Awaitable[bool]], grace: float | None = None
+) -> OpenLoop:
+    """Start requests on a fixed schedule whatever the server does; latency from each scheduled start.
+
+    Counting from the schedule, not from the send, a stalled server cannot hide its queue (no coordinated
+    omission). Requests still unanswered `grace` seconds after the last start are abandoned: they count as
+    failed and their latency as infinite, and their outcome is in doubt (the server may still commit them).
+    """
+    result = OpenLoop()
+    start = time.perf_counter()
+
+    async def one(scheduled: float) -> None:
+        ok = False
+        try:
+            ok = await work()
+        finally:
+            if not ok:
+                result.failures += 1
+            result.scheduled.append(scheduled)
+            result.latencies.append(math.inf if _cancelled() else time.perf_counter() - scheduled)
+
+    tasks = []
+    for index in range(int(rate * seconds)):
+        scheduled = start + index / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(scheduled)))
+    _, pending = await asyncio.wait(tasks, timeout=grace)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    result.abandoned = len(pending)
+    return result
+
+
+def _cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def postgres_cpu_s(database_url: str) -> float | None:
