@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+import zlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,6 +44,7 @@ from cityblocks.loopback import (  # noqa: E402
 from cityblocks.postgres import checkpoint, fresh_database, server_for_run  # noqa: E402
 from contracts.envelope import Envelope  # noqa: E402
 from contracts.probe import ProbeRecorded  # noqa: E402
+from eventbus.bus import Subscription, deliver_partitions  # noqa: E402
 from incentives import demo, domain, store  # noqa: E402
 from incentives.testing import Service, running_service, settings_for, trip  # noqa: E402
 from servicekit.devidp import DevIdentityProvider, demo_user, demo_user_id  # noqa: E402
@@ -157,15 +159,32 @@ def probe_envelopes(count: int) -> list[Envelope]:
 async def deliver_for(
     service: Service, envelopes: list[Envelope], batch: int, seconds: float
 ) -> tuple[int, float, float]:
-    """Deliver in bus-sized batches until the envelopes or the time run out.
+    """Deliver as the in-process bus does, until the envelopes or the time run out.
 
+    Each round takes up to `batch` records of every partition and hands them to the consumer through the
+    bus's own `deliver_partitions`, as many partitions at once as the service's consumer concurrency.
     Returns (events, seconds, CPU seconds of this process: consumer and outbox relay, not PostgreSQL).
     """
     consumer = service.context.consumer
-    start, cpu, done = time.perf_counter(), time.process_time(), 0
+    partitions = 3
+    lanes: list[list[Envelope]] = [[] for _ in range(partitions)]
+    for envelope in envelopes:
+        lanes[zlib.crc32(envelope.partitionkey.encode()) % partitions].append(envelope)
+    subscription = Subscription(
+        consumer.name,
+        tuple(consumer.topics),
+        consumer.deliver,
+        consumer.deliver_batch,
+        concurrency=service.context.settings.consumer_concurrency,
+    )
+    start, cpu, done, at = time.perf_counter(), time.process_time(), 0, 0
     while done < len(envelopes) and time.perf_counter() - start < seconds:
-        await consumer.deliver_batch(envelopes[done : done + batch])
-        done += len(envelopes[done : done + batch])
+        round_ = [lane[at : at + batch] for lane in lanes if lane[at : at + batch]]
+        for error in await deliver_partitions(subscription, round_):
+            if error is not None:
+                raise error
+        done += sum(len(records) for records in round_)
+        at += batch
     return done, time.perf_counter() - start, time.process_time() - cpu
 
 
@@ -433,7 +452,7 @@ def parse_args() -> argparse.Namespace:
     # A consumer that keeps up with a backlog gets full batches: the in-process bus delivers up to 500 records
     # of a partition at once, the Kafka bus up to 1,000 per fetch.
     parser.add_argument(
-        "--batch", type=int, default=500, help="events per consumer batch (one transaction), as buses deliver"
+        "--batch", type=int, default=500, help="events per partition and delivery (one transaction each)"
     )
     parser.add_argument("--max-events", type=int, default=30_000)
     parser.add_argument("--seconds", type=float, default=6.0)

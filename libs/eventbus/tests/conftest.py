@@ -107,6 +107,8 @@ class Harness:
     failing: set[int] = field(default_factory=set)
     gate: asyncio.Event | None = None
     consumer: RecordingConsumer | None = None
+    waiting: int = 0  # handlers waiting at the gate now
+    most_waiting: int = 0
 
     @property
     def kafka(self) -> bool:
@@ -115,7 +117,12 @@ class Harness:
     async def apply_probe(self, uow: UnitOfWork, event: Event, envelope: Envelope) -> None:
         assert isinstance(event, ProbeRecorded)
         if self.gate is not None:
-            await self.gate.wait()
+            self.waiting += 1
+            self.most_waiting = max(self.most_waiting, self.waiting)
+            try:
+                await self.gate.wait()
+            finally:
+                self.waiting -= 1
         if event.payload == POISON or event.seq in self.failing:
             raise RuntimeError(f"cannot apply {event.stream}/{event.seq}")
         row = {"stream": event.stream, "seq": event.seq, "event_id": envelope.id}

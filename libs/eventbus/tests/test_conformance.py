@@ -60,8 +60,9 @@ async def _lag_is_zero(harness: Any) -> bool:
     return all(value == 0 for value in (await harness.bus.lag()).values())
 
 
-async def test_events_of_one_key_are_applied_in_order(harness: Any) -> None:
-    await harness.start()
+@pytest.mark.parametrize("concurrency", [1, 3])
+async def test_events_of_one_key_are_applied_in_order(harness: Any, concurrency: int) -> None:
+    await harness.start(concurrency=concurrency)
     await harness.relay.start()
     for seq in range(30):
         await harness.emit("a", seq)
@@ -70,6 +71,26 @@ async def test_events_of_one_key_are_applied_in_order(harness: Any) -> None:
 
     for stream in ("a", "b", "c"):
         assert await harness.until_applied(stream, 30) == list(range(30))
+
+
+async def test_with_concurrency_partitions_are_applied_at_the_same_time(harness: Any) -> None:
+    harness.gate = asyncio.Event()  # each delivery's first handler waits here until the gate opens
+    await harness.start(concurrency=3)
+    streams = [f"k{i}" for i in range(12)]  # keys on each of the three partitions
+    await harness.bus.publish([probe_envelope(stream, seq) for stream in streams for seq in (1, 2)])
+    # SQLite takes one writer at a time: the other deliveries wait for its lock, not at the gate.
+    expected = 1 if harness.engine.dialect.name == "sqlite" else 3
+
+    async def all_waiting() -> bool:
+        return bool(harness.waiting == expected)
+
+    await harness.eventually(all_waiting)
+    await asyncio.sleep(0.2)
+    assert harness.waiting == expected
+    harness.gate.set()
+    for stream in streams:
+        assert await harness.until_applied(stream, 2) == [1, 2]
+    assert harness.most_waiting == expected
 
 
 async def test_a_redelivered_event_changes_nothing(harness: Any) -> None:

@@ -13,7 +13,7 @@ from contracts.envelope import Envelope
 from contracts.probe import ProbeRecorded
 from eventbus import Consumer, Handler, KafkaBus, list_dead_letters
 from eventbus.bus import lag_gauge
-from eventbus.kafka import from_record, to_headers, to_value
+from eventbus.kafka import _lanes, from_record, to_headers, to_value
 
 
 def probe_envelope(stream: str, seq: int) -> Envelope:
@@ -60,6 +60,29 @@ def test_a_record_that_is_not_an_envelope_is_refused(value: bytes | None) -> Non
 def test_a_record_without_its_attributes_is_refused() -> None:
     with pytest.raises(ValueError):
         from_record("probe.records", [("ce_type", b"x")], b"{}")
+
+
+def test_a_fetch_is_split_into_lanes_of_whole_partitions() -> None:
+    partitions = [[probe(p, seq) for seq in range(size)] for p, size in enumerate([5, 1, 3, 2])]
+
+    one, two = _lanes(partitions, 1), _lanes(partitions, 2)
+
+    assert [len(lane) for lane in one] == [11]
+    assert sorted(len(lane) for lane in two) == [5, 6]  # 5 | 3+2+1
+    for lanes in (one, two, _lanes(partitions, 8)):
+        assert sorted(e.id for lane in lanes for e in lane) == sorted(e.id for p in partitions for e in p)
+        for lane in lanes:  # a partition's records stay together and in order
+            for p in partitions:
+                mine = [e.id for e in lane if e in p]
+                assert mine in ([], [e.id for e in p])
+    assert len(_lanes(partitions, 8)) == 4
+    assert _lanes([], 3) == []
+
+
+def probe(stream: int, seq: int) -> Envelope:
+    return Envelope.wrap(
+        ProbeRecorded(stream=f"s{stream}", seq=seq), source="/cityblocks/probe", tenant="44021"
+    )
 
 
 @pytest.mark.kafka

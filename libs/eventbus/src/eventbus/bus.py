@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -54,6 +55,50 @@ class Subscription:
     deliver: Deliver
     deliver_batch: DeliverBatch | None = None
     reject: Reject | None = None
+    concurrency: int = 1  # partitions delivered at once (each in its own `deliver_batch`)
+
+
+async def deliver_partitions(
+    sub: Subscription, partitions: Sequence[Sequence[Envelope]]
+) -> list[Exception | None]:
+    """Deliver each partition's records in their order, up to `sub.concurrency` partitions at a time.
+
+    Returns each partition's outcome (None or the error), in the given order. Records of one key share a
+    partition, so the order per key holds. Partitions delivered at the same time take separate transactions,
+    which the handlers already allow: members of a consumer group in other processes do the same. While one
+    transaction waits for the database, the next one's Python work runs.
+    """
+    if sub.concurrency <= 1 or len(partitions) <= 1:
+        outcomes: list[Exception | None] = []
+        for records in partitions:
+            outcomes.append(await _outcome(sub, records))
+        return outcomes
+    slots = asyncio.Semaphore(sub.concurrency)
+
+    async def one(records: Sequence[Envelope]) -> Exception | None:
+        async with slots:
+            return await _outcome(sub, records)
+
+    return list(await asyncio.gather(*(one(records) for records in partitions)))
+
+
+async def _outcome(sub: Subscription, records: Sequence[Envelope]) -> Exception | None:
+    try:
+        await deliver(sub, records)
+    except Exception as error:
+        return error
+    return None
+
+
+async def deliver(sub: Subscription, records: Sequence[Envelope]) -> None:
+    """Hand records to a subscription: as one batch when it takes batches, else one by one."""
+    if not records:
+        return
+    if sub.deliver_batch is not None:
+        await sub.deliver_batch(records)
+        return
+    for envelope in records:
+        await sub.deliver(envelope)
 
 
 class Bus(Protocol):
@@ -95,10 +140,12 @@ class Bus(Protocol):
         *,
         deliver_batch: DeliverBatch | None = None,
         reject: Reject | None = None,
+        concurrency: int = 1,
     ) -> None:
         """Register a consumer group before `start`; offsets are committed only after delivery returned.
 
-        With `deliver_batch` the bus may hand over several records at once (in order per partition).
+        With `deliver_batch` the bus may hand over several records at once (in order per partition), and with
+        `concurrency` above one, the records of that many partitions at the same time.
         """
         ...
 

@@ -46,7 +46,8 @@ class Consumer:
     """One consumer group per service: subscribes to the topics of its events on the bus when constructed.
 
     Records fetched together are applied in one transaction; when any of them fails, each is retried on its
-    own so that only the failing record is dead-lettered.
+    own so that only the failing record is dead-lettered. With `concurrency` above one, the bus delivers that
+    many partitions' records at the same time, each in its own transaction.
     """
 
     def __init__(
@@ -60,6 +61,7 @@ class Consumer:
         backoff: float = 0.2,
         max_backoff: float = 10.0,
         batch: bool = True,
+        concurrency: int = 1,
     ) -> None:
         self.name = name
         self.uow_factory = uow_factory
@@ -76,6 +78,7 @@ class Consumer:
                 self.deliver,
                 deliver_batch=self.deliver_batch if batch else None,
                 reject=self.reject,
+                concurrency=concurrency,
             )
 
     async def deliver(self, envelope: Envelope) -> None:

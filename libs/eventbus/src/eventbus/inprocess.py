@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from contracts.envelope import Envelope
-from eventbus.bus import Deliver, DeliverBatch, Reject, Subscription, lag_gauge
+from eventbus.bus import Deliver, DeliverBatch, Reject, Subscription, deliver_partitions, lag_gauge
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +74,14 @@ class InProcessBus:
         *,
         deliver_batch: DeliverBatch | None = None,
         reject: Reject | None = None,
+        concurrency: int = 1,
     ) -> None:
         if self._tasks:
             raise RuntimeError("subscribe before start")
         if any(s.group == group for s in self._subscriptions):
             raise ValueError(f"group {group!r} is already subscribed")
-        self._subscriptions.append(Subscription(group, tuple(topics), deliver, deliver_batch, reject))
+        subscription = Subscription(group, tuple(topics), deliver, deliver_batch, reject, concurrency)
+        self._subscriptions.append(subscription)
         for topic in topics:
             self._readers.setdefault(topic, set()).add(group)
 
@@ -183,32 +185,26 @@ class InProcessBus:
     async def _drain(self, sub: Subscription) -> bool:
         """Deliver one batch from every partition that has new records; True when anything was delivered."""
         offsets = self._committed[sub.group]
-        progressed = False
+        pending: list[tuple[str, int, int, list[Envelope]]] = []
         for topic in sub.topics:
             for p, partition in enumerate(self._log(topic)):
                 start = max(offsets.get((topic, p), 0), partition.base)
                 batch = [r.envelope for r in partition.read(start, self._max_batch)]
-                if not batch:
-                    continue
-                try:
-                    await _deliver(sub, batch)
-                except Exception:
-                    log.exception("delivery to %s failed; retrying", sub.group)
-                    await asyncio.sleep(self._retry_delay)
-                    return True
+                if batch:
+                    pending.append((topic, p, start, batch))
+        if not pending:
+            return False
+        outcomes = await deliver_partitions(sub, [batch for *_, batch in pending])
+        for (topic, p, start, batch), error in zip(pending, outcomes, strict=True):
+            if error is None:
                 offsets[(topic, p)] = start + len(batch)
                 self._trim(topic, p)
-                progressed = True
-        return progressed
+        failed = [error for error in outcomes if error is not None]
+        if failed:
+            log.error("delivery to %s failed; retrying", sub.group, exc_info=failed[0])
+            await asyncio.sleep(self._retry_delay)
+        return True
 
 
 async def _done() -> None:
     return None
-
-
-async def _deliver(sub: Subscription, batch: Sequence[Envelope]) -> None:
-    if sub.deliver_batch is not None:
-        await sub.deliver_batch(batch)
-        return
-    for envelope in batch:
-        await sub.deliver(envelope)

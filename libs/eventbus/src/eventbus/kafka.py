@@ -30,6 +30,7 @@ from eventbus.bus import (
     Reject,
     Subscription,
     Undecodable,
+    deliver_partitions,
     dlq_topic,
     lag_gauge,
 )
@@ -128,12 +129,14 @@ class KafkaBus:
         *,
         deliver_batch: DeliverBatch | None = None,
         reject: Reject | None = None,
+        concurrency: int = 1,
     ) -> None:
         if self._workers:
             raise RuntimeError("subscribe before start")
         if any(s.group == group for s in self._subscriptions):
             raise ValueError(f"group {group!r} is already subscribed")
-        self._subscriptions.append(Subscription(group, tuple(topics), deliver, deliver_batch, reject))
+        subscription = Subscription(group, tuple(topics), deliver, deliver_batch, reject, concurrency)
+        self._subscriptions.append(subscription)
 
     async def start(self) -> None:
         self._producer = AIOKafkaProducer(
@@ -371,13 +374,20 @@ class _GroupWorker:
             self.commit_soon()
 
     async def _deliver(self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
-        envelopes: list[Envelope] = []
+        """The fetched records in as many lanes as the subscription's concurrency, each in one delivery.
+
+        A partition's records stay in one lane, in order. Any lane failing fails the fetch: the caller
+        fetches all of it again, and the inbox absorbs what the other lanes applied.
+        """
+        partitions: list[list[Envelope]] = []
         for records in batches.values():
-            for record in records:
-                envelope = await self._read(record)
-                if envelope is not None:
-                    envelopes.append(envelope)
-        await _deliver(self.subscription, envelopes)
+            envelopes = [envelope for record in records if (envelope := await self._read(record)) is not None]
+            if envelopes:
+                partitions.append(envelopes)
+        lanes = _lanes(partitions, self.subscription.concurrency)
+        for error in await deliver_partitions(self.subscription, lanes):
+            if error is not None:
+                raise error
 
     async def _read(self, record: ConsumerRecord[bytes, bytes]) -> Envelope | None:
         """The record's envelope, or None after sending an unreadable record to the DLQ topic."""
@@ -443,11 +453,9 @@ async def _all_done(futures: Sequence[Awaitable[Any]]) -> None:
     await asyncio.gather(*futures)
 
 
-async def _deliver(sub: Subscription, batch: Sequence[Envelope]) -> None:
-    if not batch:
-        return
-    if sub.deliver_batch is not None:
-        await sub.deliver_batch(batch)
-        return
-    for envelope in batch:
-        await sub.deliver(envelope)
+def _lanes(partitions: list[list[Envelope]], count: int) -> list[list[Envelope]]:
+    """Whole partitions spread over at most `count` lanes, the largest first onto the lightest lane."""
+    lanes: list[list[Envelope]] = [[] for _ in range(max(1, min(count, len(partitions))))]
+    for records in sorted(partitions, key=len, reverse=True):
+        min(lanes, key=len).extend(records)
+    return [lane for lane in lanes if lane]

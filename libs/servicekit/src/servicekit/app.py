@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from eventbus import Bus, Consumer, InProcessBus, KafkaBus, OutboxRelay, UnitOfWorkFactory
 from eventbus.tables import metadata as eventbus_metadata
 from servicekit.auth import build_verifier
-from servicekit.db import create_all, create_engine, create_sessionmaker
+from servicekit.db import create_all, create_engine, create_sessionmaker, is_sqlite
 from servicekit.migrations import upgrade_head
 from servicekit.observability import ObservabilityMiddleware, configure_logging
 from servicekit.operations import dead_letters_router, operations_router
@@ -165,6 +165,7 @@ async def start_service(
         spec.subscriptions,
         max_attempts=settings.consumer_max_attempts,
         backoff=settings.consumer_backoff_s,
+        concurrency=1 if is_sqlite(settings.database_url) else settings.consumer_concurrency,
     )
     if shared_bus is None:
         await bus.start()

@@ -6,7 +6,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,6 +33,9 @@ class ServiceSettings(BaseSettings):
     relay_batch_size: int = 500
     consumer_max_attempts: int = 5
     consumer_backoff_s: float = 0.2
+    # Partitions the consumer applies at the same time on PostgreSQL, each in its own transaction (while one
+    # waits for the database, the next one's Python work runs). SQLite takes one writer at a time: one there.
+    consumer_concurrency: int = Field(default=1, ge=1, le=16)
 
     jwt_issuer: str = "cityblocks-dev"
     jwt_audience: str = "cityblocks"
