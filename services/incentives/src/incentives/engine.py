@@ -276,7 +276,9 @@ async def _ensure_wallets(uow: UnitOfWork, grants: list[Grant]) -> set[UUID]:
     """The wallets of these citizens, opened (row and ledger account) where missing."""
     known = caches.of(uow.session).wallets
     wanted = {domain.wallet_account(g.beneficiary, g.rule.coin.id): g for g in grants}
-    new = {account_id: g for account_id, g in wanted.items() if account_id not in known}
+    # In account order: transactions of other partitions (or processes) opening some of the same wallets then
+    # wait for each other's rows in one order and never deadlock.
+    new = {account_id: wanted[account_id] for account_id in sorted(wanted) if account_id not in known}
     if new:
         w, now = store.wallets, _now()
         rows = [
@@ -287,7 +289,7 @@ async def _ensure_wallets(uow: UnitOfWork, grants: list[Grant]) -> set[UUID]:
         opened = set((await uow.session.execute(stmt, rows)).scalars())
         accounts = [
             book.account(a, new[a].rule.coin, book.AccountCode.WALLET, new[a].rule.coin.issuer_tenant)
-            for a in opened
+            for a in sorted(opened)
         ]
         if accounts:
             await book.open_accounts(await book.session_of(uow.session), accounts)
