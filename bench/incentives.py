@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 import uuid
-import zlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,6 +43,7 @@ from cityblocks.loopback import (  # noqa: E402
 from cityblocks.postgres import checkpoint, fresh_database, server_for_run  # noqa: E402
 from contracts.envelope import Envelope  # noqa: E402
 from contracts.probe import ProbeRecorded  # noqa: E402
+from eventbus import InProcessBus  # noqa: E402
 from eventbus.bus import Subscription, deliver_partitions  # noqa: E402
 from incentives import demo, domain, store  # noqa: E402
 from incentives.testing import Service, running_service, settings_for, trip  # noqa: E402
@@ -165,11 +165,12 @@ async def deliver_for(
     bus's own `deliver_partitions`, as many partitions at once as the service's consumer concurrency.
     Returns (events, seconds, CPU seconds of this process: consumer and outbox relay, not PostgreSQL).
     """
-    consumer = service.context.consumer
-    partitions = 3
-    lanes: list[list[Envelope]] = [[] for _ in range(partitions)]
+    consumer, bus = service.context.consumer, service.context.bus
+    assert isinstance(bus, InProcessBus), "the benchmark drives the service's in-process bus"
+    by_partition: dict[int, list[Envelope]] = {}
     for envelope in envelopes:
-        lanes[zlib.crc32(envelope.partitionkey.encode()) % partitions].append(envelope)
+        by_partition.setdefault(bus.partition_of(envelope.partitionkey), []).append(envelope)
+    lanes = list(by_partition.values())
     subscription = Subscription(
         consumer.name,
         tuple(consumer.topics),
